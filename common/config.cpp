@@ -1,0 +1,136 @@
+#include "common/config.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace courier {
+
+namespace {
+
+// A flag that is also COURIER_<NAME> in the environment and <name> in the INI file.
+template <typename T>
+CLI::Option* Flag(CLI::App& app, const std::string& name, T* value, const std::string& help) {
+  std::string env = "COURIER_";
+  for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return app.add_option("--" + name, *value, help)->envname(env)->capture_default_str();
+}
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidField("cannot read the JWT secret file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.empty()) return Status::InvalidField("the JWT secret file " + path + " is empty");
+  return s;
+}
+
+}  // namespace
+
+void AddCommonFlags(CLI::App& app, Config* c) {
+  app.set_config("--config", "", "INI file with settings (keys are the flag names)");
+  Flag(app, "log-level", &c->log_level, "trace, debug, info, warn or error");
+  Flag(app, "redis-host", &c->redis.host, "Redis host");
+  Flag(app, "redis-port", &c->redis.port, "Redis port");
+  Flag(app, "redis-connect-timeout-ms", &c->redis.connect_timeout_ms, "Redis connect timeout");
+  Flag(app, "redis-command-timeout-ms", &c->redis.command_timeout_ms, "Redis command timeout");
+  Flag(app, "mqtt-host", &c->mqtt.host, "MQTT broker host, as the servers reach it");
+  Flag(app, "mqtt-port", &c->mqtt.port, "MQTT broker port");
+  Flag(app, "topic-root", &c->mqtt.topic_root, "first level of every MQTT topic");
+  Flag(app, "service-user", &c->mqtt.service_user, "the downlink's broker account");
+  Flag(app, "jwt-secret-file", &c->jwt_secret_file,
+       "file holding the HS256 secret (or set COURIER_JWT_SECRET)");
+  Flag(app, "jwt-previous-secret-file", &c->jwt_previous_secret_file,
+       "file holding the previous secret, still accepted during a rotation");
+  Flag(app, "delivery-shards", &c->delivery_shards,
+       "number of delivery streams; every uplink and downlink must agree");
+}
+
+void AddUplinkFlags(CLI::App& app, Config* c) {
+  Flag(app, "http-host", &c->http_host, "HTTP listen address");
+  Flag(app, "http-port", &c->http_port, "HTTP listen port");
+  Flag(app, "http-threads", &c->http_threads,
+       "HTTP worker threads (each serves one keep-alive connection at a time)");
+  Flag(app, "mqtt-public-host", &c->mqtt.public_host,
+       "broker host advertised to devices at login (default: --mqtt-host)");
+  Flag(app, "mqtt-public-port", &c->mqtt.public_port,
+       "broker port advertised to devices at login (default: --mqtt-port)");
+  Flag(app, "pbkdf2-iterations", &c->pbkdf2_iterations, "PBKDF2-HMAC-SHA256 rounds for passwords");
+  Flag(app, "messaging-policy", &c->messaging_policy, "open, or friends");
+  Flag(app, "max-body-bytes", &c->limits.max_body_bytes, "largest message body, serialized");
+  Flag(app, "sync-default-limit", &c->limits.sync_default_limit, "sync page size by default");
+  Flag(app, "sync-max-limit", &c->limits.sync_max_limit, "largest sync page");
+  Flag(app, "cmid-window-s", &c->limits.cmid_window_s, "how long a cmid is remembered");
+  Flag(app, "inbox-max-entries", &c->limits.inbox_max_entries, "inbox entries kept per user");
+  Flag(app, "inbox-retention-s", &c->limits.inbox_retention_s, "inbox entries kept this long");
+  Flag(app, "token-ttl-s", &c->limits.token_ttl_s, "token lifetime");
+  Flag(app, "send-rate", &c->limits.send_rate_per_s, "sends per second per user");
+  Flag(app, "send-burst", &c->limits.send_burst, "send burst per user");
+}
+
+void AddDownlinkFlags(CLI::App& app, Config* c) {
+  Flag(app, "metrics-port", &c->metrics_port, "port of /metrics and /healthz (0: none)");
+  Flag(app, "consumer-name", &c->consumer_name,
+       "consumer name in the delivery group (default <hostname>-<pid>)");
+}
+
+Status FinishConfig(Config* c) {
+  if (c->mqtt.public_host.empty()) c->mqtt.public_host = c->mqtt.host;
+  if (c->mqtt.public_port == 0) c->mqtt.public_port = c->mqtt.port;
+  if (c->consumer_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    c->consumer_name = std::string(host) + "-" + std::to_string(getpid());
+  }
+  auto port_ok = [](int p) { return p >= 0 && p < 65536; };
+  if (!port_ok(c->http_port) || !port_ok(c->redis.port) || !port_ok(c->mqtt.port) ||
+      !port_ok(c->mqtt.public_port) || !port_ok(c->metrics_port)) {
+    return Status::InvalidField("a port is out of range");
+  }
+  if (c->http_threads < 1) return Status::InvalidField("http-threads must be at least 1");
+  if (c->delivery_shards < 1 || c->delivery_shards > 1024) {
+    return Status::InvalidField("delivery-shards must be 1..1024");
+  }
+  if (c->messaging_policy != "open" && c->messaging_policy != "friends") {
+    return Status::InvalidField("messaging-policy must be open or friends");
+  }
+  if (c->mqtt.topic_root.empty() || c->mqtt.topic_root.find_first_of("+#") != std::string::npos) {
+    return Status::InvalidField("topic-root must be a non-empty topic without wildcards");
+  }
+  const Limits& l = c->limits;
+  if (l.sync_default_limit < 1 || l.sync_max_limit < l.sync_default_limit) {
+    return Status::InvalidField("sync limits must be 1 <= default <= max");
+  }
+  if (l.send_rate_per_s <= 0 || l.send_burst < 1 || l.token_ttl_s < 60 ||
+      l.inbox_max_entries < 1 || l.cmid_window_s < 1) {
+    return Status::InvalidField("a limit is out of range");
+  }
+  if (c->pbkdf2_iterations < 1000) return Status::InvalidField("pbkdf2-iterations must be >= 1000");
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> LoadJwtSecrets(const Config& c) {
+  std::vector<std::string> secrets;
+  if (const char* env = std::getenv("COURIER_JWT_SECRET"); env != nullptr && *env != '\0') {
+    secrets.emplace_back(env);
+  } else if (!c.jwt_secret_file.empty()) {
+    auto s = ReadSecretFile(c.jwt_secret_file);
+    if (!s.ok()) return s.status();
+    secrets.push_back(std::move(*s));
+  } else {
+    return Status::InvalidField("no JWT secret: set --jwt-secret-file or COURIER_JWT_SECRET");
+  }
+  if (!c.jwt_previous_secret_file.empty()) {
+    auto s = ReadSecretFile(c.jwt_previous_secret_file);
+    if (!s.ok()) return s.status();
+    secrets.push_back(std::move(*s));
+  }
+  return secrets;
+}
+
+}  // namespace courier

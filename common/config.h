@@ -1,0 +1,90 @@
+// Configuration shared by the Courier processes: one struct whose every field has its default
+// here, filled from (in rising priority) an INI file given by --config, COURIER_* environment
+// variables, and command-line flags. The flag --http-port is the variable COURIER_HTTP_PORT and
+// the INI key http-port.
+//
+// Thread-safety: filled once in main(), then read-only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace courier {
+
+struct RedisConfig {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int connect_timeout_ms = 500;   // a dead Redis turns into 503 this fast
+  int command_timeout_ms = 2000;  // longest a single command may take
+};
+
+struct MqttConfig {
+  std::string host = "127.0.0.1";  // where the processes reach the broker
+  int port = 1883;
+  std::string public_host;         // advertised to devices in the login answer; default host
+  int public_port = 0;             // default port
+  std::string topic_root = "courier";
+  std::string service_user = "courier-service";  // the downlink's broker account
+};
+
+struct Limits {
+  size_t max_body_bytes = 16 * 1024;  // `body` serialized compactly
+  int sync_default_limit = 100;
+  int sync_max_limit = 1000;
+  int64_t cmid_window_s = 24 * 3600;
+  int64_t inbox_max_entries = 10000;
+  int64_t inbox_retention_s = 30 * 24 * 3600;
+  int64_t token_ttl_s = 24 * 3600;
+  double send_rate_per_s = 50;
+  int send_burst = 100;
+  int presence_max_users = 100;  // users in one GET /v1/presence
+};
+
+struct Config {
+  std::string config_file;
+  std::string log_level = "info";
+
+  // Uplink.
+  std::string http_host = "127.0.0.1";
+  int http_port = 8080;
+  int http_threads = 16;         // one keep-alive connection is served per thread
+  int pbkdf2_iterations = 100000;
+  std::string messaging_policy = "open";  // "open" or "friends"
+
+  // Downlink.
+  int metrics_port = 0;  // 0: no metrics listener
+  std::string consumer_name;  // default <hostname>-<pid>
+  int delivery_shards = 4;    // streams {dq:0..n-1}:deliveries; all processes must agree
+
+  // Shared.
+  std::string jwt_secret_file;  // or COURIER_JWT_SECRET; a previous secret in
+  std::string jwt_previous_secret_file;  // ... this file still verifies during a rotation
+
+  RedisConfig redis;
+  MqttConfig mqtt;
+  Limits limits;
+};
+
+// Flags shared by every process: --config, --log-level, Redis, MQTT and JWT settings.
+void AddCommonFlags(CLI::App& app, Config* config);
+// Flags of the uplink only.
+void AddUplinkFlags(CLI::App& app, Config* config);
+// Flags of the downlink only.
+void AddDownlinkFlags(CLI::App& app, Config* config);
+
+// Fills defaults that depend on other fields (public MQTT address, consumer name) and checks
+// ranges. InvalidField naming the setting on a bad value.
+Status FinishConfig(Config* config);
+
+// The JWT secrets, signing one first: COURIER_JWT_SECRET or the secret file, then the previous
+// secret file if set. InvalidField when no secret is configured or a file can't be read.
+Result<std::vector<std::string>> LoadJwtSecrets(const Config& config);
+
+}  // namespace courier

@@ -1,0 +1,55 @@
+#include "common/keys.h"
+
+namespace courier::keys {
+
+namespace {
+
+std::string UserKey(std::string_view user_id, std::string_view suffix) {
+  std::string k = "{u:";
+  k.append(user_id).append("}:").append(suffix);
+  return k;
+}
+
+std::string UserKey(std::string_view user_id, std::string_view kind, std::string_view sub) {
+  std::string k = UserKey(user_id, kind);
+  k.append(":").append(sub);
+  return k;
+}
+
+std::string ConvKey(std::string_view conv, std::string_view suffix) {
+  std::string k = "{c:";
+  k.append(conv).append("}:").append(suffix);
+  return k;
+}
+
+}  // namespace
+
+std::string User(std::string_view u) { return UserKey(u, "user"); }
+std::string InboxMeta(std::string_view u) { return UserKey(u, "meta"); }
+std::string Inbox(std::string_view u) { return UserKey(u, "inbox"); }
+std::string Session(std::string_view u, std::string_view sid) { return UserKey(u, "sess", sid); }
+std::string PlatformSession(std::string_view u, std::string_view p) {
+  return UserKey(u, "plat", p);
+}
+std::string Cmid(std::string_view u, std::string_view cmid) { return UserKey(u, "cmid", cmid); }
+std::string SendRate(std::string_view u) { return UserKey(u, "rate"); }
+std::string Acks(std::string_view u) { return UserKey(u, "acks"); }
+std::string Online(std::string_view u) { return UserKey(u, "online"); }
+std::string LastSeen(std::string_view u) { return UserKey(u, "seen"); }
+
+std::string ConversationMeta(std::string_view conv) { return ConvKey(conv, "meta"); }
+std::string ConversationLog(std::string_view conv) { return ConvKey(conv, "log"); }
+
+int DeliveryShard(std::string_view user_id, int shard_count) {
+  // FNV-1a: stable across processes, platforms and releases (std::hash is none of these).
+  uint32_t h = 2166136261u;
+  for (unsigned char c : user_id) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return shard_count <= 1 ? 0 : static_cast<int>(h % static_cast<uint32_t>(shard_count));
+}
+
+std::string DeliveryStream(int shard) { return "{dq:" + std::to_string(shard) + "}:deliveries"; }
+
+}  // namespace courier::keys

@@ -1,0 +1,121 @@
+// Thin, owning access to Redis over hiredis: a connection, a Lua script handle, and a pool.
+//
+// Every failure comes back as a Status: connection trouble and timeouts are Unavailable (the
+// caller answers 503, the request is safe to retry); a Redis error reply is Internal (a bug).
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace courier {
+
+// A Redis reply, copied out of hiredis.
+struct RedisValue {
+  enum class Type { kNil, kString, kInteger, kArray, kStatus, kError };
+  Type type = Type::kNil;
+  std::string str;  // kString, kStatus, kError
+  long long integer = 0;
+  std::vector<RedisValue> elements;  // kArray
+
+  bool is_nil() const { return type == Type::kNil; }
+  bool is_string() const { return type == Type::kString; }
+  bool is_integer() const { return type == Type::kInteger; }
+  bool is_array() const { return type == Type::kArray; }
+};
+
+// A Lua script: its source and SHA1, for EVALSHA with a fallback to EVAL.
+class RedisScript {
+ public:
+  // `name` is the script's file name under common/lua/ without ".lua".
+  explicit RedisScript(std::string_view name);
+  const std::string& source() const { return source_; }
+  const std::string& sha1() const { return sha1_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  std::string source_;
+  std::string sha1_;
+};
+
+// One connection. Not thread-safe: one owner at a time (see RedisPool).
+class RedisConnection {
+ public:
+  // Unavailable if Redis can't be reached within the connect timeout.
+  static Result<std::unique_ptr<RedisConnection>> Connect(const RedisConfig& config);
+
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  Result<RedisValue> Command(const std::vector<std::string>& args);
+  // Sends all commands, then reads all replies: one round trip.
+  Result<std::vector<RedisValue>> Pipeline(const std::vector<std::vector<std::string>>& commands);
+  // EVALSHA, loading the script on NOSCRIPT (after a Redis restart the cache is empty).
+  Result<RedisValue> Eval(const RedisScript& script, const std::vector<std::string>& keys,
+                          const std::vector<std::string>& args);
+
+  // True once an I/O error happened; the connection must then be dropped.
+  bool broken() const { return broken_; }
+  // False when the connection is broken or the server closed it while it sat idle.
+  bool LooksAlive() const;
+
+ private:
+  struct ContextDeleter {
+    void operator()(redisContext* c) const { redisFree(c); }
+  };
+  explicit RedisConnection(redisContext* c) : ctx_(c) {}
+  Status ReadReply(RedisValue* out);
+
+  std::unique_ptr<redisContext, ContextDeleter> ctx_;
+  bool broken_ = false;
+};
+
+// A fixed-size pool of lazily opened connections. Thread-safe.
+class RedisPool {
+ public:
+  RedisPool(RedisConfig config, int size);
+
+  // A connection on loan; returned to the pool (or dropped if broken) on destruction.
+  class Lease {
+   public:
+    Lease(RedisPool* pool, std::unique_ptr<RedisConnection> c) : pool_(pool), c_(std::move(c)) {}
+    Lease(Lease&&) = default;
+    ~Lease();
+    RedisConnection* operator->() { return c_.get(); }
+    RedisConnection& operator*() { return *c_; }
+
+   private:
+    RedisPool* pool_;
+    std::unique_ptr<RedisConnection> c_;
+  };
+
+  // Waits for a free slot, then connects if the slot has no live connection.
+  // Unavailable when Redis can't be reached.
+  Result<Lease> Acquire();
+
+  // Convenience wrappers: acquire, run, release.
+  Result<RedisValue> Command(const std::vector<std::string>& args);
+  Result<std::vector<RedisValue>> Pipeline(const std::vector<std::vector<std::string>>& commands);
+  Result<RedisValue> Eval(const RedisScript& script, const std::vector<std::string>& keys,
+                          const std::vector<std::string>& args);
+
+ private:
+  void Release(std::unique_ptr<RedisConnection> c);
+
+  const RedisConfig config_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_slots_;                                      // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<RedisConnection>> idle_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace courier

@@ -1,0 +1,190 @@
+#include "common/redis_message_store.h"
+
+#include "common/keys.h"
+
+namespace courier {
+
+namespace {
+
+// The first element of a script's reply: "ok", "dup", or the name of an error.
+std::string_view Verdict(const RedisValue& v) {
+  if (!v.is_array() || v.elements.empty() || !v.elements[0].is_string()) return {};
+  return v.elements[0].str;
+}
+
+Status Malformed(const char* script) {
+  return Status::Internal(std::string("unexpected reply from script ") + script);
+}
+
+const std::string& Str(const RedisValue& v) { return v.str; }
+
+int64_t Int(const RedisValue& v) {
+  if (v.is_integer()) return v.integer;
+  if (v.is_string()) return std::strtoll(v.str.c_str(), nullptr, 10);
+  return 0;
+}
+
+}  // namespace
+
+RedisMessageStore::RedisMessageStore(RedisPool* pool, StorePolicy policy)
+    : pool_(pool), policy_(policy) {}
+
+std::string RedisMessageStore::DeliveryStreamOf(const std::string& user_id) const {
+  return keys::DeliveryStream(keys::DeliveryShard(user_id, policy_.delivery_shards));
+}
+
+Status RedisMessageStore::CreateUser(const NewUser& u) {
+  auto r = pool_->Eval(create_user_, {keys::User(u.user_id), keys::InboxMeta(u.user_id)},
+                       {u.password_hash, u.display_name, std::to_string(u.created_at_ms), u.epoch});
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok") return Status::Ok();
+  if (verdict == "conflict") return Status::Conflict("user_id " + u.user_id + " is taken");
+  return Malformed("create_user");
+}
+
+Result<std::string> RedisMessageStore::PasswordHash(const std::string& user_id) {
+  auto r = pool_->Command({"HGET", keys::User(user_id), "password"});
+  if (!r.ok()) return r.status();
+  if (r->is_nil()) return Status::NotFound("no such user");
+  if (!r->is_string()) return Malformed("HGET password");
+  return std::move(r->str);
+}
+
+Result<OpenedSession> RedisMessageStore::OpenSession(const NewSession& s) {
+  auto r = pool_->Eval(
+      open_session_,
+      {keys::Session(s.user_id, s.session_id), keys::PlatformSession(s.user_id, s.platform),
+       DeliveryStreamOf(s.user_id)},
+      {s.user_id, s.session_id, s.device_id, s.platform, std::to_string(s.expires_at_ms),
+       std::to_string(policy_.token_ttl_s), s.kicked_payload,
+       std::to_string(policy_.delivery_stream_max)});
+  if (!r.ok()) return r.status();
+  if (Verdict(*r) != "ok") return Malformed("open_session");
+  OpenedSession out;
+  if (r->elements.size() >= 3) {
+    out.replaced_session_id = Str(r->elements[1]);
+    out.replaced_device_id = Str(r->elements[2]);
+  }
+  return out;
+}
+
+Status RedisMessageStore::CloseSession(const Caller& c, const std::string& kicked_payload) {
+  // The platform is not in the caller; the script finds it from the session itself.
+  auto platform = pool_->Command({"HGET", keys::Session(c.user_id, c.session_id), "platform"});
+  if (!platform.ok()) return platform.status();
+  if (!platform->is_string()) return Status::Unauthorized("session ended");
+  auto r = pool_->Eval(close_session_,
+                       {keys::Session(c.user_id, c.session_id),
+                        keys::PlatformSession(c.user_id, platform->str), DeliveryStreamOf(c.user_id)},
+                       {c.user_id, c.session_id, kicked_payload,
+                        std::to_string(policy_.delivery_stream_max)});
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok") return Status::Ok();
+  if (verdict == "unauthorized") return Status::Unauthorized("session ended");
+  return Malformed("close_session");
+}
+
+Status RedisMessageStore::CheckSession(const Caller& c) {
+  auto r = pool_->Command({"EXISTS", keys::Session(c.user_id, c.session_id)});
+  if (!r.ok()) return r.status();
+  return r->integer == 1 ? Status::Ok() : Status::Unauthorized("session ended");
+}
+
+Result<SendOutcome> RedisMessageStore::SendDirect(const DirectSend& s, int64_t now_ms) {
+  const std::string& from = s.sender.user_id;
+  const Message& m = s.message;
+  auto r = pool_->Eval(
+      send_direct_,
+      {keys::Session(from, s.sender.session_id), keys::Cmid(from, s.cmid), keys::SendRate(from),
+       keys::User(s.recipient), keys::ConversationMeta(m.conv), keys::ConversationLog(m.conv),
+       keys::InboxMeta(s.recipient), keys::Inbox(s.recipient), DeliveryStreamOf(s.recipient),
+       keys::InboxMeta(from), keys::Inbox(from), DeliveryStreamOf(from)},
+      {m.id, m.conv, std::to_string(now_ms), s.parts.head, s.parts.tail, s.recipient, from,
+       s.recipient_epoch, s.sender_epoch, std::to_string(policy_.cmid_window_s),
+       std::to_string(policy_.inbox_max_entries), std::to_string(policy_.inbox_retention_ms),
+       std::to_string(policy_.send_rate_per_s), std::to_string(policy_.send_burst),
+       std::to_string(policy_.delivery_stream_max)});
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok" || verdict == "dup") {
+    if (r->elements.size() < 5) return Malformed("send_direct");
+    return SendOutcome{Str(r->elements[1]), Str(r->elements[2]), Int(r->elements[3]),
+                       Int(r->elements[4]), verdict == "dup"};
+  }
+  if (verdict == "unauthorized") return Status::Unauthorized("session ended");
+  if (verdict == "not_found") return Status::NotFound("no such user: " + s.recipient);
+  if (verdict == "rate_limited" && r->elements.size() >= 2) {
+    int retry_s = static_cast<int>((Int(r->elements[1]) + 999) / 1000);
+    return Status::RateLimited("too many messages; slow down", std::max(1, retry_s));
+  }
+  return Malformed("send_direct");
+}
+
+Result<SyncPage> RedisMessageStore::Sync(const Caller& c, int64_t after, int limit,
+                                         const std::string& new_epoch) {
+  auto r = pool_->Eval(sync_,
+                       {keys::Session(c.user_id, c.session_id), keys::InboxMeta(c.user_id),
+                        keys::Inbox(c.user_id)},
+                       {std::to_string(after), std::to_string(limit), new_epoch});
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "unauthorized") return Status::Unauthorized("session ended");
+  if (verdict != "ok" || r->elements.size() < 4 || r->elements.size() % 2 != 0) {
+    return Malformed("sync");
+  }
+  SyncPage page;
+  page.epoch = Str(r->elements[1]);
+  page.latest_seq = Int(r->elements[2]);
+  page.has_more = Int(r->elements[3]) == 1;
+  page.next_after = after;
+  for (size_t i = 4; i + 1 < r->elements.size(); i += 2) {
+    page.next_after = Int(r->elements[i]);
+    page.items.push_back(std::move(r->elements[i + 1].str));
+  }
+  return page;
+}
+
+Result<AckOutcome> RedisMessageStore::Ack(const Caller& c, int64_t seq,
+                                          const std::string& new_epoch) {
+  auto r = pool_->Eval(ack_,
+                       {keys::Session(c.user_id, c.session_id), keys::InboxMeta(c.user_id),
+                        keys::Acks(c.user_id)},
+                       {c.device_id, std::to_string(seq), new_epoch});
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "unauthorized") return Status::Unauthorized("session ended");
+  if (verdict != "ok" || r->elements.size() < 3) return Malformed("ack");
+  return AckOutcome{Int(r->elements[1]), Str(r->elements[2])};
+}
+
+Result<std::map<std::string, PresenceState>> RedisMessageStore::Presence(
+    const Caller& c, const std::vector<std::string>& user_ids, int64_t now_ms) {
+  std::vector<std::vector<std::string>> cmds;
+  cmds.push_back({"EXISTS", keys::Session(c.user_id, c.session_id)});
+  for (const auto& u : user_ids) {
+    cmds.push_back({"HVALS", keys::Online(u)});
+    cmds.push_back({"GET", keys::LastSeen(u)});
+  }
+  auto r = pool_->Pipeline(cmds);
+  if (!r.ok()) return r.status();
+  if ((*r)[0].integer != 1) return Status::Unauthorized("session ended");
+  std::map<std::string, PresenceState> out;
+  for (size_t i = 0; i < user_ids.size(); ++i) {
+    const RedisValue& until = (*r)[1 + 2 * i];
+    const RedisValue& seen = (*r)[2 + 2 * i];
+    PresenceState p;
+    for (const auto& v : until.elements) p.online |= Int(v) > now_ms;
+    p.last_seen_ms = p.online ? now_ms : Int(seen);
+    out[user_ids[i]] = p;
+  }
+  return out;
+}
+
+Status RedisMessageStore::Ping() {
+  auto r = pool_->Command({"PING"});
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+}  // namespace courier

@@ -1,0 +1,44 @@
+// MessageStore over Redis: every write is one Lua script (common/lua/), so each operation is
+// one round trip and atomic. Key layout: common/keys.h.
+//
+// Thread-safety: thread-safe; connections come from the shared RedisPool.
+#pragma once
+
+#include "common/message_store.h"
+#include "common/redis_client.h"
+
+namespace courier {
+
+class RedisMessageStore final : public MessageStore {
+ public:
+  // `pool` must outlive the store.
+  RedisMessageStore(RedisPool* pool, StorePolicy policy);
+
+  Status CreateUser(const NewUser& user) override;
+  Result<std::string> PasswordHash(const std::string& user_id) override;
+  Result<OpenedSession> OpenSession(const NewSession& session) override;
+  Status CloseSession(const Caller& caller, const std::string& kicked_payload) override;
+  Status CheckSession(const Caller& caller) override;
+  Result<SendOutcome> SendDirect(const DirectSend& send, int64_t now_ms) override;
+  Result<SyncPage> Sync(const Caller& caller, int64_t after, int limit,
+                        const std::string& new_epoch) override;
+  Result<AckOutcome> Ack(const Caller& caller, int64_t seq, const std::string& new_epoch) override;
+  Result<std::map<std::string, PresenceState>> Presence(const Caller& caller,
+                                                        const std::vector<std::string>& user_ids,
+                                                        int64_t now_ms) override;
+  Status Ping() override;
+
+ private:
+  std::string DeliveryStreamOf(const std::string& user_id) const;
+
+  RedisPool* pool_;
+  const StorePolicy policy_;
+  const RedisScript create_user_{"create_user"};
+  const RedisScript open_session_{"open_session"};
+  const RedisScript close_session_{"close_session"};
+  const RedisScript send_direct_{"send_direct"};
+  const RedisScript sync_{"sync"};
+  const RedisScript ack_{"ack"};
+};
+
+}  // namespace courier

@@ -1,0 +1,61 @@
+// The delivery queue and the publisher, as interfaces of the delivery worker, and the shape of
+// one delivery. A delivery is written by the uplink into a Redis Stream in the same atomic
+// script that stores the message (common/lua/), so a 2xx send always has its push queued.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace courier {
+
+struct Delivery {
+  enum class Kind { kInbox, kControl };
+  std::string stream;    // where it came from, and where it is acknowledged
+  std::string entry_id;  // stream entry id
+  Kind kind = Kind::kInbox;
+  std::string user_id;
+  // kControl only: the device to tell and disconnect, the session that ended, and whether the
+  // device is told (a device replacing its own session is not).
+  std::string device_id;
+  std::string session_id;
+  bool notify = true;
+  std::string payload;  // the JSON to push
+};
+
+// A consumer in the delivery streams' consumer group. Not thread-safe: one worker owns it.
+class DeliveryQueue {
+ public:
+  virtual ~DeliveryQueue() = default;
+  // Creates the consumer group on every stream if missing (from the first entry).
+  virtual Status EnsureGroups() = 0;
+  // This consumer's delivered-but-unacknowledged entries, oldest first, resuming after the
+  // previous call's last entry; empty when all were returned (the next call starts over).
+  virtual Result<std::vector<Delivery>> ReadPending(int count) = 0;
+  // New entries, waiting up to `block_ms` for some.
+  virtual Result<std::vector<Delivery>> ReadNew(int count, int block_ms) = 0;
+  // Entries other consumers took but left unacknowledged for `min_idle_ms` (a dead downlink),
+  // now owned by this consumer.
+  virtual Result<std::vector<Delivery>> ClaimStale(int64_t min_idle_ms, int count) = 0;
+  virtual Status Ack(const std::vector<const Delivery*>& done) = 0;
+};
+
+struct OutgoingMessage {
+  std::string topic;
+  std::string payload;
+};
+
+// An MQTT connection that publishes at QoS 1. Not thread-safe: one worker owns it.
+class Publisher {
+ public:
+  virtual ~Publisher() = default;
+  // Connects if not connected. Unavailable while the broker is unreachable.
+  virtual Status EnsureConnected() = 0;
+  // Publishes all messages in order and waits up to `timeout_ms` for their PUBACKs.
+  // Element i is true when message i was acknowledged by the broker.
+  virtual std::vector<bool> PublishAll(const std::vector<OutgoingMessage>& messages,
+                                       int timeout_ms) = 0;
+};
+
+}  // namespace courier

@@ -1,0 +1,109 @@
+#include "downlink/delivery_worker.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+
+namespace courier {
+
+DeliveryWorker::DeliveryWorker(DeliveryQueue* queue, Publisher* publisher,
+                               MetricsRegistry* metrics, DeliveryWorkerOptions options)
+    : queue_(queue),
+      publisher_(publisher),
+      options_(std::move(options)),
+      pushed_(metrics->GetCounter("courier_deliveries_pushed_total",
+                                  "Deliveries the broker acknowledged")),
+      failed_(metrics->GetCounter("courier_deliveries_retried_total",
+                                  "Deliveries not acknowledged by the broker, to be retried")),
+      kicks_(metrics->GetCounter("courier_kicks_total", "Devices disconnected after their "
+                                                        "session ended")),
+      claimed_(metrics->GetCounter("courier_deliveries_claimed_total",
+                                   "Deliveries taken over from a stalled consumer")) {}
+
+std::vector<OutgoingMessage> DeliveryWorker::Render(const Delivery& d,
+                                                    const std::string& topic_root) {
+  if (d.kind == Delivery::Kind::kInbox) {
+    return {{topic_root + "/u/" + d.user_id, d.payload}};
+  }
+  std::vector<OutgoingMessage> out;
+  if (d.notify) out.push_back({topic_root + "/d/" + d.user_id + "/" + d.device_id, d.payload});
+  // The broker plugin disconnects the client only if it still runs on that session, so a
+  // device that already logged in again keeps its new connection.
+  nlohmann::json kick = {
+      {"op", "kick"}, {"client_id", d.user_id + ":" + d.device_id}, {"session_id", d.session_id}};
+  out.push_back({"$CONTROL/courier/v1", kick.dump()});
+  return out;
+}
+
+Result<std::vector<Delivery>> DeliveryWorker::NextBatch() {
+  if (pending_scan_) {
+    auto batch = queue_->ReadPending(options_.batch);
+    if (!batch.ok() || !batch->empty()) return batch;
+    pending_scan_ = false;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (now >= next_claim_) {
+    next_claim_ = now + std::chrono::milliseconds(options_.claim_every_ms);
+    auto stale = queue_->ClaimStale(options_.claim_idle_ms, options_.batch);
+    if (!stale.ok()) return stale;
+    if (!stale->empty()) {
+      claimed_.Inc(stale->size());
+      spdlog::warn("claimed {} deliveries left pending by another consumer", stale->size());
+      return stale;
+    }
+  }
+  return queue_->ReadNew(options_.batch, options_.block_ms);
+}
+
+Result<int> DeliveryWorker::RunOnce() {
+  if (!groups_ready_) {
+    if (Status s = queue_->EnsureGroups(); !s.ok()) return s;
+    groups_ready_ = true;
+  }
+  if (Status s = publisher_->EnsureConnected(); !s.ok()) return s;
+  auto batch = NextBatch();
+  if (!batch.ok()) {
+    // The group may have vanished with a Redis that lost its data: recreate it next time.
+    groups_ready_ = false;
+    return batch.status();
+  }
+  if (batch->empty()) return 0;
+
+  std::vector<OutgoingMessage> messages;
+  std::vector<size_t> first_message;  // index into messages, per delivery
+  for (const Delivery& d : *batch) {
+    first_message.push_back(messages.size());
+    for (auto& m : Render(d, options_.topic_root)) messages.push_back(std::move(m));
+  }
+  first_message.push_back(messages.size());
+  std::vector<bool> acked = publisher_->PublishAll(messages, options_.publish_timeout_ms);
+
+  std::vector<const Delivery*> done;
+  for (size_t i = 0; i < batch->size(); ++i) {
+    bool all = true;
+    for (size_t m = first_message[i]; m < first_message[i + 1]; ++m) all = all && acked[m];
+    if (all) {
+      done.push_back(&(*batch)[i]);
+      if ((*batch)[i].kind == Delivery::Kind::kControl) kicks_.Inc();
+    }
+  }
+  size_t not_done = batch->size() - done.size();
+  if (not_done > 0) {
+    failed_.Inc(not_done);
+    // They stay pending in the stream; go through our pending list again once reconnected.
+    pending_scan_ = true;
+  }
+  if (!done.empty()) {
+    if (Status s = queue_->Ack(done); !s.ok()) {
+      pending_scan_ = true;  // published but not acknowledged: published again later
+      return s;
+    }
+    pushed_.Inc(done.size());
+  }
+  if (not_done > 0) {
+    return Status::Unavailable(std::to_string(not_done) + " deliveries not acknowledged by the broker");
+  }
+  return static_cast<int>(done.size());
+}
+
+}  // namespace courier

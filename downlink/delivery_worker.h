@@ -1,0 +1,55 @@
+// DeliveryWorker: moves deliveries from the queue to the broker. An entry is acknowledged in
+// the stream only after the broker's PUBACK, so a crash, a broker outage or a lost connection
+// never drops one: it stays pending and is published again (devices drop the duplicate by
+// seq). Entries another downlink left pending too long are claimed and delivered here.
+//
+// Thread-safety: not thread-safe; one thread calls RunOnce() in a loop.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/metrics.h"
+#include "downlink/delivery.h"
+
+namespace courier {
+
+struct DeliveryWorkerOptions {
+  std::string topic_root = "courier";
+  int batch = 256;                // entries per read
+  int block_ms = 1000;            // longest wait for new entries
+  int publish_timeout_ms = 5000;  // longest wait for PUBACKs of a batch
+  int64_t claim_idle_ms = 30000;  // a pending entry this old belongs to a dead consumer
+  int claim_every_ms = 5000;      // how often to look for such entries
+};
+
+class DeliveryWorker {
+ public:
+  // `queue`, `publisher`, `metrics` must outlive the worker.
+  DeliveryWorker(DeliveryQueue* queue, Publisher* publisher, MetricsRegistry* metrics,
+                 DeliveryWorkerOptions options);
+
+  // One step: read a batch (own pending entries first, then stale ones of others, then new
+  // ones), publish it, acknowledge what the broker took. Returns the number of deliveries
+  // acknowledged, or the error that stopped the step (the caller backs off and calls again).
+  Result<int> RunOnce();
+
+  // The MQTT messages one delivery becomes (a push, or a kick notice and a kick command).
+  static std::vector<OutgoingMessage> Render(const Delivery& d, const std::string& topic_root);
+
+ private:
+  Result<std::vector<Delivery>> NextBatch();
+
+  DeliveryQueue* queue_;
+  Publisher* publisher_;
+  DeliveryWorkerOptions options_;
+  bool groups_ready_ = false;
+  bool pending_scan_ = true;  // start by finishing what a previous run of ours left
+  std::chrono::steady_clock::time_point next_claim_{};
+  Counter& pushed_;
+  Counter& failed_;
+  Counter& kicks_;
+  Counter& claimed_;
+};
+
+}  // namespace courier

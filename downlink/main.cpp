@@ -1,0 +1,104 @@
+// courier-downlink: the delivery worker (Redis Streams → MQTT) and its metrics endpoint.
+// Wiring only.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <httplib.h>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/jwt.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "downlink/delivery_worker.h"
+#include "downlink/mqtt_publisher.h"
+#include "downlink/redis_delivery_queue.h"
+
+int main(int argc, char** argv) {
+  using namespace courier;
+  Config config;
+  CLI::App app{"courier-downlink: pushes Courier's deliveries to the MQTT broker"};
+  AddCommonFlags(app, &config);
+  AddDownlinkFlags(app, &config);
+  CLI11_PARSE(app, argc, argv);
+  InitLogging("downlink", config.log_level);
+  if (Status s = FinishConfig(&config); !s.ok()) {
+    spdlog::critical("configuration: {}", s.message());
+    return 2;
+  }
+  auto secrets = LoadJwtSecrets(config);
+  if (!secrets.ok()) {
+    spdlog::critical("configuration: {}", secrets.status().message());
+    return 2;
+  }
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  JwtCodec jwt(std::move(*secrets));
+  MetricsRegistry metrics;
+  RedisDeliveryQueue queue(config.redis, config.delivery_shards, config.consumer_name);
+  MqttPublisher publisher(config.mqtt, "courier-downlink:" + config.consumer_name, &jwt, &clock);
+  DeliveryWorkerOptions options;
+  options.topic_root = config.mqtt.topic_root;
+  DeliveryWorker worker(&queue, &publisher, &metrics, options);
+
+  std::atomic<bool> stopping{false};
+  httplib::Server metrics_server;
+  std::thread metrics_thread;
+  if (config.metrics_port > 0) {
+    metrics_server.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics.Render(), "text/plain; version=0.0.4");
+    });
+    metrics_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    });
+    if (!metrics_server.bind_to_port("127.0.0.1", config.metrics_port)) {
+      spdlog::critical("cannot bind metrics port {}", config.metrics_port);
+      return 1;
+    }
+    metrics_thread = std::thread([&metrics_server] { metrics_server.listen_after_bind(); });
+  }
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {}: stopping", sig);
+    stopping = true;
+    metrics_server.stop();
+  });
+
+  spdlog::info("delivering {} shard(s) as consumer {} to broker {}:{}", config.delivery_shards,
+               config.consumer_name, config.mqtt.host, config.mqtt.port);
+  // Back off on errors (Redis or broker down): 100 ms doubling to 5 s, reset on success.
+  int backoff_ms = 100;
+  std::string last_error;
+  while (!stopping) {
+    auto r = worker.RunOnce();
+    if (r.ok()) {
+      if (!last_error.empty()) spdlog::info("delivering again after: {}", last_error);
+      last_error.clear();
+      backoff_ms = 100;
+      continue;
+    }
+    if (r.status().ToString() != last_error) {
+      last_error = r.status().ToString();
+      spdlog::warn("delivery paused: {}", last_error);
+    }
+    for (int waited = 0; waited < backoff_ms && !stopping; waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff_ms = std::min(backoff_ms * 2, 5000);
+  }
+  if (!stopping) kill(getpid(), SIGTERM);
+  stopper.join();
+  if (metrics_thread.joinable()) metrics_thread.join();
+  spdlog::info("stopped");
+  return 0;
+}

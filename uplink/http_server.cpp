@@ -1,0 +1,124 @@
+#include "uplink/http_server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+
+#include "common/log.h"
+
+namespace courier {
+
+namespace {
+
+ApiRequest ToApiRequest(const httplib::Request& in) {
+  ApiRequest out;
+  out.method = in.method;
+  out.path = in.path;
+  for (const auto& [k, v] : in.params) out.query.emplace(k, v);
+  out.authorization = in.get_header_value("Authorization");
+  out.body = in.body;
+  out.remote_addr = in.remote_addr;
+  return out;
+}
+
+void WriteResponse(const ApiResponse& in, httplib::Response* out) {
+  out->status = in.status;
+  for (const auto& [k, v] : in.headers) out->set_header(k, v);
+  if (!in.content_type.empty()) out->set_content(in.body, in.content_type.c_str());
+}
+
+// httplib answers some requests itself (payload too large, unreadable request): give those
+// the same error body as every other error.
+Status StatusForLibraryError(int http_status) {
+  switch (http_status) {
+    case 413: return Status::TooLarge("request too large");
+    case 414: return Status::TooLarge("request URI too long");
+    case 404: return Status::NotFound("no such endpoint");
+    case 400: return Status::InvalidJson("malformed HTTP request");
+    default: return Status::Internal("HTTP error " + std::to_string(http_status));
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsRegistry* metrics)
+    : options_(std::move(options)),
+      router_(router),
+      metrics_(metrics),
+      server_(std::make_unique<httplib::Server>()) {
+  int threads = options_.threads;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // Nagle's algorithm plus delayed ACKs adds ~40 ms to every keep-alive request.
+  server_->set_tcp_nodelay(true);
+  server_->set_keep_alive_max_count(1000000);
+  server_->set_keep_alive_timeout(30);
+  server_->set_read_timeout(options_.read_timeout_s, 0);
+  server_->set_write_timeout(options_.read_timeout_s, 0);
+  server_->set_payload_max_length(options_.max_request_bytes);
+
+  auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+    auto start = std::chrono::steady_clock::now();
+    ApiRequest api = ToApiRequest(req);
+    std::string route;
+    ApiResponse out = router_->Handle(api, &route);
+    WriteResponse(out, &res);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::string labels = "method=\"" + req.method + "\",route=\"" + route + "\"";
+    metrics_->GetCounter("courier_http_requests_total", "HTTP requests by route and status",
+                         labels + ",status=\"" + std::to_string(out.status) + "\"")
+        .Inc();
+    metrics_->GetHistogram("courier_http_request_duration_seconds",
+                           "HTTP request latency by route", labels)
+        .Observe(seconds);
+    if (out.status >= 500) {
+      spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);
+    }
+  };
+  for (const char* pattern : {".*"}) {
+    server_->Get(pattern, handle);
+    server_->Post(pattern, handle);
+    server_->Put(pattern, handle);
+    server_->Patch(pattern, handle);
+    server_->Delete(pattern, handle);
+    server_->Options(pattern, handle);
+  }
+  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    WriteResponse(ErrorResponse(StatusForLibraryError(res.status)), &res);
+  });
+  server_->set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("http {} {}: uncaught exception: {}", req.method, req.path, what);
+        WriteResponse(ErrorResponse(Status::Internal("internal error")), &res);
+      });
+}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::Bind() {
+  if (options_.port == 0) {
+    port_ = server_->bind_to_any_port(options_.host);
+    if (port_ <= 0) return Status::Unavailable("cannot bind " + options_.host);
+  } else {
+    if (!server_->bind_to_port(options_.host, options_.port)) {
+      return Status::Unavailable("cannot bind " + options_.host + ":" +
+                                 std::to_string(options_.port));
+    }
+    port_ = options_.port;
+  }
+  return Status::Ok();
+}
+
+void HttpServer::Run() { server_->listen_after_bind(); }
+
+void HttpServer::Stop() { server_->stop(); }
+
+}  // namespace courier

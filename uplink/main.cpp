@@ -1,0 +1,100 @@
+// courier-uplink: the HTTP REST service. Wiring only: configuration, Redis, services, routes,
+// the HTTP server, and a clean stop on SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/jwt.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/redis_message_store.h"
+#include "uplink/auth_service.h"
+#include "uplink/broker_probe.h"
+#include "uplink/http_server.h"
+#include "uplink/id_generator.h"
+#include "uplink/messaging_service.h"
+#include "uplink/routes.h"
+
+int main(int argc, char** argv) {
+  using namespace courier;
+  Config config;
+  CLI::App app{"courier-uplink: Courier's HTTP API"};
+  AddCommonFlags(app, &config);
+  AddUplinkFlags(app, &config);
+  CLI11_PARSE(app, argc, argv);
+  InitLogging("uplink", config.log_level);
+  if (Status s = FinishConfig(&config); !s.ok()) {
+    spdlog::critical("configuration: {}", s.message());
+    return 2;
+  }
+  auto secrets = LoadJwtSecrets(config);
+  if (!secrets.ok()) {
+    spdlog::critical("configuration: {}", secrets.status().message());
+    return 2;
+  }
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  RandomIdGenerator ids;
+  JwtCodec jwt(std::move(*secrets));
+  MetricsRegistry metrics;
+  // One connection per HTTP worker, so no request waits for a connection.
+  RedisPool redis(config.redis, config.http_threads);
+  StorePolicy policy;
+  policy.cmid_window_s = config.limits.cmid_window_s;
+  policy.inbox_max_entries = config.limits.inbox_max_entries;
+  policy.inbox_retention_ms = config.limits.inbox_retention_s * 1000;
+  policy.send_rate_per_s = config.limits.send_rate_per_s;
+  policy.send_burst = config.limits.send_burst;
+  policy.token_ttl_s = config.limits.token_ttl_s;
+  policy.delivery_shards = config.delivery_shards;
+  RedisMessageStore store(&redis, policy);
+  AuthService auth(&store, &jwt, &clock, &ids, config.pbkdf2_iterations, config.limits.token_ttl_s);
+  MessagingService messaging(&store, &clock, &ids, config.limits);
+
+  RouteDeps deps;
+  deps.auth = &auth;
+  deps.messaging = &messaging;
+  deps.metrics = &metrics;
+  deps.config = &config;
+  deps.readiness = [&store, &config]() -> Status {
+    if (Status s = store.Ping(); !s.ok()) return s;
+    return ProbeTcp(config.mqtt.host, config.mqtt.port, 500);
+  };
+  Router router(deps);
+
+  HttpServerOptions http;
+  http.host = config.http_host;
+  http.port = config.http_port;
+  http.threads = config.http_threads;
+  HttpServer server(http, &router, &metrics);
+  if (Status s = server.Bind(); !s.ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  std::thread stopper([&server, &stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {}: stopping", sig);
+    server.Stop();
+  });
+  spdlog::info("listening on http://{}:{} (redis {}:{}, broker {}:{}, {} threads)",
+               config.http_host, server.port(), config.redis.host, config.redis.port,
+               config.mqtt.host, config.mqtt.port, config.http_threads);
+  server.Run();
+  // Run() also returns if the server fails; wake the signal thread either way.
+  kill(getpid(), SIGTERM);
+  stopper.join();
+  spdlog::info("stopped");
+  return 0;
+}
