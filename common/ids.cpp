@@ -82,4 +82,28 @@ std::string DirectConversation(std::string_view x, std::string_view y) {
   return conv;
 }
 
+Result<ConversationRef> ParseConversation(std::string_view conv) {
+  const Status bad = Status::InvalidField("conv must be u:<a>:<b> (a <= b), g:<id> or r:<id>");
+  if (conv.size() < 3 || conv[1] != ':') return bad;
+  std::string_view rest = conv.substr(2);
+  ConversationRef ref;
+  switch (conv[0]) {
+    case 'u': {
+      size_t colon = rest.find(':');
+      if (colon == std::string_view::npos) return bad;
+      ref.kind = ConversationRef::Kind::kDirect;
+      ref.a = std::string(rest.substr(0, colon));
+      ref.b = std::string(rest.substr(colon + 1));
+      if (!IsValidId(ref.a) || !IsValidId(ref.b) || ref.b < ref.a) return bad;
+      return ref;
+    }
+    case 'g': ref.kind = ConversationRef::Kind::kGroup; break;
+    case 'r': ref.kind = ConversationRef::Kind::kRoom; break;
+    default: return bad;
+  }
+  if (!IsValidId(rest)) return bad;
+  ref.a = std::string(rest);
+  return ref;
+}
+
 }  // namespace courier

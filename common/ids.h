@@ -38,4 +38,14 @@ std::string FormatRecipient(const Recipient& r);
 // One-to-one conversation id u:<a>:<b> with a <= b bytewise (a == b: notes to self).
 std::string DirectConversation(std::string_view x, std::string_view y);
 
+// A conversation id taken apart: u:<a>:<b> (a <= b), g:<group_id> or r:<room_id>.
+struct ConversationRef {
+  enum class Kind { kDirect, kGroup, kRoom };
+  Kind kind = Kind::kDirect;
+  std::string a;  // kDirect: the two users; otherwise a is the group or room id
+  std::string b;
+};
+// InvalidField for anything that is not a well-formed conversation id.
+Result<ConversationRef> ParseConversation(std::string_view conv);
+
 }  // namespace courier

@@ -90,6 +90,11 @@ struct AckOutcome {
   std::string epoch;
 };
 
+struct HistoryPage {
+  std::vector<std::string> items;  // message JSON (no seq / epoch), newest first
+  bool has_more = false;
+};
+
 struct PresenceState {
   bool online = false;
   int64_t last_seen_ms = 0;  // 0: never seen
@@ -133,6 +138,11 @@ class MessageStore {
                                 const std::string& new_epoch) = 0;
   virtual Result<AckOutcome> Ack(const Caller& caller, int64_t seq,
                                  const std::string& new_epoch) = 0;
+
+  // Messages of `conv` with conv_seq < before (0: from the newest), newest first. The caller's
+  // right to read the conversation is checked by the core, not here.
+  virtual Result<HistoryPage> History(const Caller& caller, const std::string& conv,
+                                      int64_t before, int limit) = 0;
 
   virtual Result<std::map<std::string, PresenceState>> Presence(
       const Caller& caller, const std::vector<std::string>& user_ids, int64_t now_ms) = 0;

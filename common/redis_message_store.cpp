@@ -159,6 +159,26 @@ Result<AckOutcome> RedisMessageStore::Ack(const Caller& c, int64_t seq,
   return AckOutcome{Int(r->elements[1]), Str(r->elements[2])};
 }
 
+Result<HistoryPage> RedisMessageStore::History(const Caller& c, const std::string& conv,
+                                               int64_t before, int limit) {
+  std::string end = before > 0 ? "(" + std::to_string(before) + "-0" : "+";
+  auto r = pool_->Pipeline({{"EXISTS", keys::Session(c.user_id, c.session_id)},
+                            {"XREVRANGE", keys::ConversationLog(conv), end, "-", "COUNT",
+                             std::to_string(limit + 1)}});
+  if (!r.ok()) return r.status();
+  if ((*r)[0].integer != 1) return Status::Unauthorized("session ended");
+  HistoryPage page;
+  auto& entries = (*r)[1].elements;
+  page.has_more = entries.size() > static_cast<size_t>(limit);
+  for (size_t i = 0; i < entries.size() && i < static_cast<size_t>(limit); ++i) {
+    auto& e = entries[i];
+    if (e.elements.size() == 2 && e.elements[1].elements.size() >= 2) {
+      page.items.push_back(std::move(e.elements[1].elements[1].str));
+    }
+  }
+  return page;
+}
+
 Result<std::map<std::string, PresenceState>> RedisMessageStore::Presence(
     const Caller& c, const std::vector<std::string>& user_ids, int64_t now_ms) {
   std::vector<std::vector<std::string>> cmds;

@@ -23,6 +23,8 @@ class RedisMessageStore final : public MessageStore {
   Result<SyncPage> Sync(const Caller& caller, int64_t after, int limit,
                         const std::string& new_epoch) override;
   Result<AckOutcome> Ack(const Caller& caller, int64_t seq, const std::string& new_epoch) override;
+  Result<HistoryPage> History(const Caller& caller, const std::string& conv, int64_t before,
+                              int limit) override;
   Result<std::map<std::string, PresenceState>> Presence(const Caller& caller,
                                                         const std::vector<std::string>& user_ids,
                                                         int64_t now_ms) override;

@@ -44,6 +44,22 @@ Result<AckOutcome> MessagingService::Ack(const Caller& caller, int64_t seq) {
   return store_->Ack(caller, seq, ids_->NewEpoch());
 }
 
+Result<HistoryPage> MessagingService::History(const Caller& caller, const std::string& conv,
+                                              const HistoryQuery& query) {
+  auto ref = ParseConversation(conv);
+  if (!ref.ok()) return ref.status();
+  switch (ref->kind) {
+    case ConversationRef::Kind::kDirect:
+      if (caller.user_id != ref->a && caller.user_id != ref->b) {
+        return Status::NotMember("only the two users of " + conv + " can read it");
+      }
+      break;
+    case ConversationRef::Kind::kGroup: return Status::NotFound("no such group: " + ref->a);
+    case ConversationRef::Kind::kRoom: return Status::NotFound("no such room: " + ref->a);
+  }
+  return store_->History(caller, conv, query.before, query.limit);
+}
+
 Result<std::map<std::string, PresenceState>> MessagingService::Presence(
     const Caller& caller, const std::vector<std::string>& users) {
   return store_->Presence(caller, users, clock_->NowMs());

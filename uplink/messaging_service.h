@@ -25,6 +25,9 @@ class MessagingService {
   Result<SendOutcome> Send(const Caller& caller, const SendRequest& req);
   Result<SyncPage> Sync(const Caller& caller, const SyncQuery& query);
   Result<AckOutcome> Ack(const Caller& caller, int64_t seq);
+  // A conversation's messages, newest first; only its members may read it (NotMember).
+  Result<HistoryPage> History(const Caller& caller, const std::string& conv,
+                              const HistoryQuery& query);
   Result<std::map<std::string, PresenceState>> Presence(const Caller& caller,
                                                         const std::vector<std::string>& users);
 

@@ -191,6 +191,21 @@ Result<SyncQuery> ParseSyncQuery(const std::optional<std::string>& after,
   return q;
 }
 
+Result<HistoryQuery> ParseHistoryQuery(const std::optional<std::string>& before,
+                                       const std::optional<std::string>& limit,
+                                       int default_limit, int max_limit) {
+  HistoryQuery q;
+  if (before) {
+    auto v = ParseCount(*before);
+    if (!v || *v < 1) return Status::InvalidField("before must be a positive integer");
+    q.before = *v;
+  }
+  auto page = ParseSyncQuery(std::nullopt, limit, default_limit, max_limit);
+  if (!page.ok()) return page.status();
+  q.limit = page->limit;
+  return q;
+}
+
 Result<std::vector<std::string>> ParsePresenceQuery(const std::optional<std::string>& users,
                                                     int max_users) {
   if (!users || users->empty()) return Status::InvalidField("users is required: ?users=a,b,c");

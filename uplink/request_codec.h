@@ -56,6 +56,14 @@ Result<int64_t> ParseAckRequest(std::string_view body);
 Result<SyncQuery> ParseSyncQuery(const std::optional<std::string>& after,
                                  const std::optional<std::string>& limit, int default_limit,
                                  int max_limit);
+struct HistoryQuery {
+  int64_t before = 0;  // 0: from the newest message
+  int limit = 0;       // already clamped to [1, max]
+};
+Result<HistoryQuery> ParseHistoryQuery(const std::optional<std::string>& before,
+                                       const std::optional<std::string>& limit,
+                                       int default_limit, int max_limit);
+
 // `users=a,b,c`: 1..max_users valid user ids, duplicates removed, order kept.
 Result<std::vector<std::string>> ParsePresenceQuery(const std::optional<std::string>& users,
                                                     int max_users);

@@ -109,6 +109,22 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
          if (!a.ok()) return a.status();
          return JsonResponse(200, json{{"latest_seq", a->latest_seq}, {"epoch", a->epoch}}.dump());
        }},
+      {"GET", "/v1/conversations/{conv}/messages", true,
+       [messaging, config](const ApiRequest& req, const Caller& caller) -> Result<ApiResponse> {
+         auto q = ParseHistoryQuery(QueryValue(req, "before"), QueryValue(req, "limit"),
+                                    config->limits.sync_default_limit,
+                                    config->limits.sync_max_limit);
+         if (!q.ok()) return q.status();
+         auto page = messaging->History(caller, req.path_params.at("conv"), *q);
+         if (!page.ok()) return page.status();
+         std::string body = R"({"items":[)";
+         for (size_t i = 0; i < page->items.size(); ++i) {
+           if (i > 0) body += ',';
+           body += page->items[i];
+         }
+         body += R"(],"has_more":)" + std::string(page->has_more ? "true" : "false") + "}";
+         return JsonResponse(200, std::move(body));
+       }},
       {"GET", "/v1/presence", true,
        [messaging, config](const ApiRequest& req, const Caller& caller) -> Result<ApiResponse> {
          auto users = ParsePresenceQuery(QueryValue(req, "users"),

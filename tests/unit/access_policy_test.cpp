@@ -1,0 +1,445 @@
+// The broker plugin's pure logic (downlink/broker_plugin): CONNECT decisions, topic ACLs,
+// control commands, options, and the registry of connected clients.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/jwt.h"
+#include "downlink/broker_plugin/access_policy.h"
+#include "downlink/broker_plugin/client_registry.h"
+#include "downlink/broker_plugin/control_command.h"
+#include "downlink/broker_plugin/log_text.h"
+#include "downlink/broker_plugin/plugin_options.h"
+
+namespace courier::broker {
+namespace {
+
+constexpr int64_t kNow = 1'764'892'800;  // seconds since the Unix epoch
+const std::string kSecret = "test-secret-0123456789";
+const std::string kOldSecret = "previous-secret-9876543210";
+
+TokenClaims DeviceClaims(std::string user = "alice", std::string device = "phone") {
+  TokenClaims c;
+  c.user_id = std::move(user);
+  c.device_id = std::move(device);
+  c.session_id = "s1";
+  c.platform = "cli";
+  c.issued_at = kNow - 10;
+  c.expires_at = kNow + 3600;
+  return c;
+}
+
+TokenClaims ServiceClaims(std::string user = "courier-service") {
+  TokenClaims c;
+  c.user_id = std::move(user);
+  c.role = "service";
+  c.issued_at = kNow - 10;
+  c.expires_at = kNow + 3600;
+  return c;
+}
+
+std::string Sign(const TokenClaims& claims, const std::string& secret = kSecret) {
+  return JwtCodec({secret}).Sign(claims);
+}
+
+AccessPolicy MakePolicy(std::vector<std::string> secrets = {kSecret}) {
+  return AccessPolicy(PolicyConfig{}, JwtCodec(std::move(secrets)));
+}
+
+ClientIdentity Device(std::string user = "alice", std::string device = "phone") {
+  ClientIdentity id;
+  id.kind = ClientIdentity::Kind::kDevice;
+  id.client_id = user + ":" + device;
+  id.user_id = std::move(user);
+  id.device_id = std::move(device);
+  id.session_id = "s1";
+  return id;
+}
+
+ClientIdentity Service() {
+  ClientIdentity id;
+  id.kind = ClientIdentity::Kind::kService;
+  id.client_id = "downlink-1";
+  id.user_id = "courier-service";
+  return id;
+}
+
+// Writes `content` to a fresh file under /tmp and removes it when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    char name[] = "/tmp/courier_access_policy_test_XXXXXX";
+    int fd = mkstemp(name);
+    REQUIRE(fd >= 0);
+    close(fd);
+    path_ = name;
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_SUITE("broker access policy: connect") {
+  TEST_CASE("a device with a good token, username and client id is let in") {
+    auto r = MakePolicy().Authenticate("alice:phone", "alice", Sign(DeviceClaims()), kNow);
+    REQUIRE(r.ok());
+    CHECK(r->kind == ClientIdentity::Kind::kDevice);
+    CHECK(r->client_id == "alice:phone");
+    CHECK(r->user_id == "alice");
+    CHECK(r->device_id == "phone");
+    CHECK(r->session_id == "s1");
+  }
+
+  TEST_CASE("a device is refused when username or client id disagree with the token") {
+    AccessPolicy policy = MakePolicy();
+    std::string token = Sign(DeviceClaims());
+    CHECK_FALSE(policy.Authenticate("alice:phone", "bob", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("alice:phone", "Alice", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("alice:laptop", "alice", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("bob:phone", "alice", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("alice:phone:x", "alice", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("alice:phon", "alice", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("alicephone", "alice", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("", "alice", token, kNow).ok());
+    auto r = policy.Authenticate("alice:laptop", "alice", token, kNow);
+    CHECK(r.status().code() == Status::Code::kUnauthorized);
+    CHECK(r.status().message().find("client id") != std::string::npos);
+  }
+
+  TEST_CASE("expired, foreign-signed and malformed tokens are refused") {
+    AccessPolicy policy = MakePolicy();
+    TokenClaims expired = DeviceClaims();
+    expired.expires_at = kNow;
+    CHECK_FALSE(policy.Authenticate("alice:phone", "alice", Sign(expired), kNow).ok());
+    CHECK_FALSE(
+        policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), "other"), kNow).ok());
+    for (const std::string& bad : std::vector<std::string>{"", ".", "..", "a.b.c", "not a token", "eyJ.eyJ.", "\xff\xfe.\x01.\x02",
+                            std::string(100000, 'A'), std::string(4000, '.')}) {
+      auto r = policy.Authenticate("alice:phone", "alice", bad, kNow);
+      CHECK_FALSE(r.ok());
+      CHECK(r.status().code() == Status::Code::kUnauthorized);
+    }
+    std::string token = Sign(DeviceClaims());
+    token[token.size() / 2] = token[token.size() / 2] == 'A' ? 'B' : 'A';
+    CHECK_FALSE(policy.Authenticate("alice:phone", "alice", token, kNow).ok());
+  }
+
+  TEST_CASE("missing username or password is refused, huge ones too") {
+    AccessPolicy policy = MakePolicy();
+    std::string token = Sign(DeviceClaims());
+    CHECK_FALSE(policy.Authenticate("alice:phone", "", token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate("alice:phone", "alice", "", kNow).ok());
+    CHECK_FALSE(policy.Authenticate("alice:phone", std::string(70000, 'a'), token, kNow).ok());
+    CHECK_FALSE(policy.Authenticate(std::string(70000, 'a'), "alice", token, kNow).ok());
+  }
+
+  TEST_CASE("during a rotation tokens of both secrets verify") {
+    AccessPolicy policy = MakePolicy({kSecret, kOldSecret});
+    CHECK(policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), kSecret), kNow).ok());
+    CHECK(
+        policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), kOldSecret), kNow).ok());
+    CHECK_FALSE(
+        policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), "third"), kNow).ok());
+  }
+
+  TEST_CASE("the service account connects with any client id") {
+    auto r = MakePolicy().Authenticate("downlink-1", "courier-service", Sign(ServiceClaims()),
+                                       kNow);
+    REQUIRE(r.ok());
+    CHECK(r->is_service());
+    CHECK(r->user_id == "courier-service");
+    CHECK(r->client_id == "downlink-1");
+  }
+
+  TEST_CASE("a service token works only for the configured service user") {
+    AccessPolicy policy = MakePolicy();
+    // Another user holding a service-role token: not the service.
+    CHECK_FALSE(policy.Authenticate("x", "mallory", Sign(ServiceClaims("mallory")), kNow).ok());
+    // The service token presented under another username.
+    CHECK_FALSE(policy.Authenticate("x", "alice", Sign(ServiceClaims()), kNow).ok());
+    // A configured root and user elsewhere.
+    AccessPolicy other(PolicyConfig{"acme", "svc"}, JwtCodec({kSecret}));
+    CHECK_FALSE(other.Authenticate("x", "courier-service", Sign(ServiceClaims()), kNow).ok());
+    CHECK(other.Authenticate("x", "svc", Sign(ServiceClaims("svc")), kNow).ok());
+  }
+
+  TEST_CASE("a device token for a user named like the service account stays a device") {
+    auto r = MakePolicy().Authenticate("courier-service:phone", "courier-service",
+                                       Sign(DeviceClaims("courier-service")), kNow);
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->is_service());
+  }
+
+  TEST_CASE("an unknown role is refused") {
+    TokenClaims c = ServiceClaims();
+    c.role = "admin";
+    CHECK_FALSE(MakePolicy().Authenticate("x", "courier-service", Sign(c), kNow).ok());
+  }
+}
+
+TEST_SUITE("broker access policy: topics") {
+  TEST_CASE("a device subscribes to exactly its inbox and device topic") {
+    AccessPolicy policy = MakePolicy();
+    ClientIdentity alice = Device();
+    CHECK(policy.CheckSubscribe(alice, "courier/u/alice").allowed);
+    CHECK(policy.CheckSubscribe(alice, "courier/d/alice/phone").allowed);
+    for (const char* denied :
+         {"courier/u/bob", "courier/d/alice/laptop", "courier/d/bob/phone", "courier/u/+",
+          "courier/u/#", "courier/#", "#", "+/u/alice", "courier/d/alice/+", "courier/d/+/phone",
+          "courier/u/alice/#", "courier/u/alice/x", "courier/u/alic", "courier/u/alice2",
+          "courier/u/", "courier/u", "courier", "", "/courier/u/alice", "courier//u/alice",
+          "Courier/u/alice", "other/u/alice", "courier/r/lobby", "courier/r/+",
+          "$share/g/courier/u/alice", "$SYS/#", "$CONTROL/courier/v1", "courier/d/alice/phone/x",
+          "courier/d/alice"}) {
+      INFO(denied);
+      CHECK_FALSE(policy.CheckSubscribe(alice, denied).allowed);
+    }
+  }
+
+  TEST_CASE("deny reasons say why") {
+    AccessPolicy policy = MakePolicy();
+    ClientIdentity alice = Device();
+    CHECK(policy.CheckSubscribe(alice, "courier/#").reason.find("wildcard") !=
+          std::string_view::npos);
+    CHECK(policy.CheckSubscribe(alice, "courier/r/lobby").reason.find("room") !=
+          std::string_view::npos);
+    CHECK(policy.CheckSubscribe(alice, "courier/u/bob").reason.find("own") !=
+          std::string_view::npos);
+    CHECK(policy.CheckSubscribe(alice, "courier/u/alice").reason.empty());
+  }
+
+  TEST_CASE("devices never publish; the service publishes anywhere") {
+    AccessPolicy policy = MakePolicy();
+    for (const char* topic : {"courier/u/alice", "courier/d/alice/phone", "courier/u/bob",
+                              "courier/r/lobby", "$CONTROL/courier/v1", "anything"}) {
+      INFO(topic);
+      CHECK_FALSE(policy.CheckPublish(Device(), topic).allowed);
+      CHECK(policy.CheckPublish(Service(), topic).allowed);
+    }
+  }
+
+  TEST_CASE("a device receives only its own topics") {
+    AccessPolicy policy = MakePolicy();
+    ClientIdentity alice = Device();
+    CHECK(policy.CheckRead(alice, "courier/u/alice").allowed);
+    CHECK(policy.CheckRead(alice, "courier/d/alice/phone").allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "courier/u/bob").allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "courier/d/alice/laptop").allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "courier/r/lobby").allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "").allowed);
+    CHECK(policy.CheckRead(Service(), "courier/u/bob").allowed);
+    CHECK(policy.CheckSubscribe(Service(), "courier/#").allowed);
+  }
+
+  TEST_CASE("the topic root is configuration, and may have several levels") {
+    AccessPolicy policy(PolicyConfig{"acme/im", "svc"}, JwtCodec({kSecret}));
+    ClientIdentity alice = Device();
+    CHECK(policy.CheckSubscribe(alice, "acme/im/u/alice").allowed);
+    CHECK(policy.CheckSubscribe(alice, "acme/im/d/alice/phone").allowed);
+    CHECK_FALSE(policy.CheckSubscribe(alice, "courier/u/alice").allowed);
+    CHECK_FALSE(policy.CheckSubscribe(alice, "acme/u/alice").allowed);
+    CHECK(policy.InboxTopic("alice") == "acme/im/u/alice");
+    CHECK(policy.DeviceTopic("alice", "phone") == "acme/im/d/alice/phone");
+  }
+
+  TEST_CASE("topic roots") {
+    CHECK(IsValidTopicRoot("courier"));
+    CHECK(IsValidTopicRoot("acme/im"));
+    CHECK_FALSE(IsValidTopicRoot(""));
+    CHECK_FALSE(IsValidTopicRoot("/courier"));
+    CHECK_FALSE(IsValidTopicRoot("courier/"));
+    CHECK_FALSE(IsValidTopicRoot("cour+ier"));
+    CHECK_FALSE(IsValidTopicRoot("#"));
+    CHECK_FALSE(IsValidTopicRoot(std::string("a\0b", 3)));
+  }
+
+  TEST_CASE("device client ids") {
+    CHECK(DeviceClientId("alice", "phone") == "alice:phone");
+    std::string user, device;
+    CHECK(ParseDeviceClientId("alice:phone", &user, &device));
+    CHECK(user == "alice");
+    CHECK(device == "phone");
+    for (const char* bad : {"alice", "alice:", ":phone", "alice:phone:x", "al ice:phone", ""}) {
+      INFO(bad);
+      CHECK_FALSE(ParseDeviceClientId(bad, &user, &device));
+    }
+  }
+}
+
+TEST_SUITE("broker control commands") {
+  TEST_CASE("a kick names a device client id") {
+    auto r = ParseControlCommand(R"({"op":"kick","client_id":"alice:phone"})");
+    REQUIRE(r.ok());
+    CHECK(r->op == ControlCommand::Op::kKick);
+    CHECK(r->client_id == "alice:phone");
+  }
+
+  TEST_CASE("malformed commands are errors, never exceptions") {
+    for (const std::string& bad : std::vector<std::string>{"", "{", "null", "[]", "42", "\"kick\"", "{}", R"({"op":"kick"})",
+          R"({"op":"kick","client_id":42})", R"({"op":"kick","client_id":"alice"})",
+          R"({"op":"kick","client_id":"alice:"})", R"({"op":"kick","client_id":"a:b:c"})",
+          R"({"op":"explode","client_id":"alice:phone"})", R"({"op":1,"client_id":"alice:phone"})",
+          R"({"client_id":"alice:phone"})", std::string("{\"op\":\"kick\"\0}", 14),
+          "\xff\xfe{}", std::string(5000, '{'), std::string(100000, ' ')}) {
+      INFO(bad.substr(0, 60));
+      Result<ControlCommand> r = Status::Internal("unset");
+      CHECK_NOTHROW(r = ParseControlCommand(bad));
+      CHECK_FALSE(r.ok());
+    }
+  }
+}
+
+TEST_SUITE("broker plugin options") {
+  TEST_CASE("defaults apply and every option is read") {
+    auto r = ParsePluginOptions({{"jwt_secret_file", "/etc/secret"}});
+    REQUIRE(r.ok());
+    CHECK(r->jwt_secret_file == "/etc/secret");
+    CHECK(r->jwt_previous_secret_file.empty());
+    CHECK(r->redis_host == "127.0.0.1");
+    CHECK(r->redis_port == 6379);
+    CHECK(r->redis_timeout_ms == 200);
+    CHECK(r->topic_root == "courier");
+    CHECK(r->service_user == "courier-service");
+    CHECK(r->presence_ttl_s == 90);
+
+    auto all = ParsePluginOptions({{"jwt_secret_file", "/a"},
+                                   {"jwt_previous_secret_file", "/b"},
+                                   {"redis_host", "10.0.0.5"},
+                                   {"redis_port", "7000"},
+                                   {"redis_timeout_ms", "50"},
+                                   {"topic_root", "acme/im"},
+                                   {"service_user", "svc"},
+                                   {"presence_ttl_s", "60"}});
+    REQUIRE(all.ok());
+    CHECK(all->jwt_previous_secret_file == "/b");
+    CHECK(all->redis_host == "10.0.0.5");
+    CHECK(all->redis_port == 7000);
+    CHECK(all->redis_timeout_ms == 50);
+    CHECK(all->topic_root == "acme/im");
+    CHECK(all->service_user == "svc");
+    CHECK(all->presence_ttl_s == 60);
+  }
+
+  TEST_CASE("missing, malformed, out-of-range and unknown options fail") {
+    CHECK_FALSE(ParsePluginOptions({}).ok());
+    CHECK_FALSE(ParsePluginOptions({{"jwt_secret_file", ""}}).ok());
+    const OptionList::value_type bad[] = {
+        {"redis_port", "0"},           {"redis_port", "65536"},     {"redis_port", "63 79"},
+        {"redis_port", ""},            {"redis_port", "6379x"},     {"redis_timeout_ms", "-1"},
+        {"redis_timeout_ms", "0"},     {"presence_ttl_s", "2"},     {"presence_ttl_s", "abc"},
+        {"topic_root", ""},            {"topic_root", "courier/#"}, {"topic_root", "/x"},
+        {"service_user", "bad user"}, {"service_user", ""},        {"redis_host", ""},
+        {"jwt_secret_flie", "/x"}};
+    for (const auto& option : bad) {
+      INFO(option.first << "=" << option.second);
+      auto r = ParsePluginOptions({{"jwt_secret_file", "/etc/secret"}, option});
+      CHECK_FALSE(r.ok());
+      CHECK(r.status().message().find(option.first) != std::string::npos);
+    }
+  }
+
+  TEST_CASE("secret files are trimmed of trailing whitespace only") {
+    TempFile file("  s3cret value \n\r\n\t ");
+    auto r = ReadSecretFile(file.path());
+    REQUIRE(r.ok());
+    CHECK(*r == "  s3cret value");
+  }
+
+  TEST_CASE("missing, empty and blank secret files fail without echoing content") {
+    CHECK_FALSE(ReadSecretFile("/nonexistent/courier/secret").ok());
+    TempFile empty("");
+    CHECK_FALSE(ReadSecretFile(empty.path()).ok());
+    TempFile blank(" \n\n");
+    auto r = ReadSecretFile(blank.path());
+    CHECK_FALSE(r.ok());
+    CHECK(r.status().message().find("empty") != std::string::npos);
+    TempFile huge(std::string(70 * 1024, 'k'));
+    auto big = ReadSecretFile(huge.path());
+    CHECK_FALSE(big.ok());
+    CHECK(big.status().message().find("kkkk") == std::string::npos);
+  }
+}
+
+TEST_SUITE("broker client registry") {
+  // Their addresses stand in for Mosquitto's per-connection handles.
+  int conn1 = 0, conn2 = 0, conn3 = 0;
+
+  TEST_CASE("connections are found by handle until removed") {
+    ClientRegistry registry;
+    CHECK(registry.Find(&conn1) == nullptr);
+    registry.Add(&conn1, Device());
+    registry.Add(&conn2, Service());
+    REQUIRE(registry.Find(&conn1) != nullptr);
+    CHECK(registry.Find(&conn1)->client_id == "alice:phone");
+    CHECK(registry.Find(&conn2)->is_service());
+    CHECK(registry.size() == 2);
+    auto gone = registry.Remove(&conn1);
+    REQUIRE(gone.has_value());
+    CHECK(*gone == Device());
+    CHECK(registry.Find(&conn1) == nullptr);
+    CHECK_FALSE(registry.Remove(&conn1).has_value());
+    CHECK_FALSE(registry.Remove(&conn3).has_value());
+  }
+
+  TEST_CASE("a takeover: the old connection's disconnect leaves the device online") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device());
+    // Same client id: Mosquitto authenticates the new connection before dropping the old one.
+    registry.Add(&conn2, Device());
+    CHECK_FALSE(registry.Remove(&conn1).has_value());
+    CHECK(registry.OnlineDevices() == std::vector<DeviceRef>{{"alice", "phone"}});
+    auto gone = registry.Remove(&conn2);
+    REQUIRE(gone.has_value());
+    CHECK(gone->client_id == "alice:phone");
+    CHECK(registry.OnlineDevices().empty());
+  }
+
+  TEST_CASE("the newer connection leaving first does not take the older one offline") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device());
+    registry.Add(&conn2, Device());
+    CHECK_FALSE(registry.Remove(&conn2).has_value());
+    CHECK(registry.OnlineDevices().size() == 1);
+    CHECK(registry.Remove(&conn1).has_value());
+  }
+
+  TEST_CASE("a reused handle replaces the stale entry") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device("alice", "phone"));
+    registry.Add(&conn1, Device("bob", "laptop"));
+    CHECK(registry.size() == 1);
+    CHECK(registry.Find(&conn1)->user_id == "bob");
+    CHECK(registry.OnlineDevices() == std::vector<DeviceRef>{{"bob", "laptop"}});
+  }
+
+  TEST_CASE("online devices: one per client id, services excluded") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device("alice", "phone"));
+    registry.Add(&conn2, Device("alice", "laptop"));
+    registry.Add(&conn3, Service());
+    std::vector<DeviceRef> devices = registry.OnlineDevices();
+    CHECK(devices.size() == 2);
+  }
+}
+
+TEST_SUITE("broker log text") {
+  TEST_CASE("untrusted text is made printable and short") {
+    CHECK(PrintableForLog("alice:phone") == "alice:phone");
+    CHECK(PrintableForLog("a\nb\x01\xff") == "a?b??");
+    CHECK(PrintableForLog(std::string(500, 'x'), 10) == "xxxxxxxxxx...");
+    CHECK(PrintableForLog("") == "");
+  }
+}
+
+}  // namespace courier::broker
