@@ -11,23 +11,14 @@ namespace courier {
 
 namespace {
 
+constexpr size_t kMaxSecretBytes = 64 * 1024;
+
 // A flag that is also COURIER_<NAME> in the environment and <name> in the INI file.
 template <typename T>
 CLI::Option* Flag(CLI::App& app, const std::string& name, T* value, const std::string& help) {
   std::string env = "COURIER_";
   for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
   return app.add_option("--" + name, *value, help)->envname(env)->capture_default_str();
-}
-
-Result<std::string> ReadSecretFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::InvalidField("cannot read the JWT secret file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  if (s.empty()) return Status::InvalidField("the JWT secret file " + path + " is empty");
-  return s;
 }
 
 }  // namespace
@@ -112,6 +103,24 @@ Status FinishConfig(Config* c) {
   }
   if (c->pbkdf2_iterations < 1000) return Status::InvalidField("pbkdf2-iterations must be >= 1000");
   return Status::Ok();
+}
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidField("cannot read the JWT secret file " + path);
+  std::string secret;
+  secret.resize(kMaxSecretBytes + 1);
+  in.read(secret.data(), static_cast<std::streamsize>(secret.size()));
+  if (in.bad()) return Status::InvalidField("cannot read the JWT secret file " + path);
+  secret.resize(static_cast<size_t>(in.gcount()));
+  if (secret.size() > kMaxSecretBytes) {
+    return Status::InvalidField("the JWT secret file " + path + " is larger than 64 KiB");
+  }
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
+    secret.pop_back();
+  }
+  if (secret.empty()) return Status::InvalidField("the JWT secret file " + path + " is empty");
+  return secret;
 }
 
 Result<std::vector<std::string>> LoadJwtSecrets(const Config& c) {

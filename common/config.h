@@ -83,6 +83,10 @@ void AddDownlinkFlags(CLI::App& app, Config* config);
 // ranges. InvalidField naming the setting on a bad value.
 Status FinishConfig(Config* config);
 
+// The content of a secret file with trailing whitespace removed. InvalidField when the file
+// can't be read, is empty, or is over 64 KiB. The error never contains the secret.
+Result<std::string> ReadSecretFile(const std::string& path);
+
 // The JWT secrets, signing one first: COURIER_JWT_SECRET or the secret file, then the previous
 // secret file if set. InvalidField when no secret is configured or a file can't be read.
 Result<std::vector<std::string>> LoadJwtSecrets(const Config& config);

@@ -7,16 +7,21 @@
 namespace courier {
 
 AuthService::AuthService(MessageStore* store, const JwtCodec* jwt, const Clock* clock,
-                         IdGenerator* ids, int pbkdf2_iterations, int64_t token_ttl_s)
+                         IdGenerator* ids, int pbkdf2_iterations, int64_t token_ttl_s,
+                         std::string reserved_user_id)
     : store_(store),
       jwt_(jwt),
       clock_(clock),
       ids_(ids),
       pbkdf2_iterations_(pbkdf2_iterations),
       token_ttl_s_(token_ttl_s),
+      reserved_user_id_(std::move(reserved_user_id)),
       dummy_hash_(HashPassword("courier-dummy-password", pbkdf2_iterations)) {}
 
 Status AuthService::Register(const RegisterRequest& req) {
+  if (req.user_id == reserved_user_id_) {
+    return Status::Conflict("user_id " + req.user_id + " is reserved");
+  }
   NewUser u;
   u.user_id = req.user_id;
   u.password_hash = HashPassword(req.password, pbkdf2_iterations_);

@@ -27,8 +27,9 @@ struct LoginResult {
 class AuthService {
  public:
   // All pointers must outlive the service.
+  // `reserved_user_id`: a user id nobody may register (the broker's service account).
   AuthService(MessageStore* store, const JwtCodec* jwt, const Clock* clock, IdGenerator* ids,
-              int pbkdf2_iterations, int64_t token_ttl_s);
+              int pbkdf2_iterations, int64_t token_ttl_s, std::string reserved_user_id);
 
   // Conflict if the user id is taken.
   Status Register(const RegisterRequest& req);
@@ -48,6 +49,7 @@ class AuthService {
   IdGenerator* ids_;
   const int pbkdf2_iterations_;
   const int64_t token_ttl_s_;
+  const std::string reserved_user_id_;
   const std::string dummy_hash_;  // verified against for unknown users, to take the same time
 };
 

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   policy.token_ttl_s = config.limits.token_ttl_s;
   policy.delivery_shards = config.delivery_shards;
   RedisMessageStore store(&redis, policy);
-  AuthService auth(&store, &jwt, &clock, &ids, config.pbkdf2_iterations, config.limits.token_ttl_s);
+  AuthService auth(&store, &jwt, &clock, &ids, config.pbkdf2_iterations, config.limits.token_ttl_s,
+                   config.mqtt.service_user);
   MessagingService messaging(&store, &clock, &ids, config.limits);
 
   RouteDeps deps;

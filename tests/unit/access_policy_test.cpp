@@ -15,6 +15,7 @@
 #include "downlink/broker_plugin/client_registry.h"
 #include "downlink/broker_plugin/control_command.h"
 #include "downlink/broker_plugin/log_text.h"
+#include "common/config.h"
 #include "downlink/broker_plugin/plugin_options.h"
 
 namespace courier::broker {
@@ -124,8 +125,9 @@ TEST_SUITE("broker access policy: connect") {
     CHECK_FALSE(policy.Authenticate("alice:phone", "alice", Sign(expired), kNow).ok());
     CHECK_FALSE(
         policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), "other"), kNow).ok());
-    for (const std::string& bad : std::vector<std::string>{"", ".", "..", "a.b.c", "not a token", "eyJ.eyJ.", "\xff\xfe.\x01.\x02",
-                            std::string(100000, 'A'), std::string(4000, '.')}) {
+    for (const std::string& bad : std::vector<std::string>{
+             "", ".", "..", "a.b.c", "not a token", "eyJ.eyJ.", "\xff\xfe.\x01.\x02",
+             std::string(100000, 'A'), std::string(4000, '.')}) {
       auto r = policy.Authenticate("alice:phone", "alice", bad, kNow);
       CHECK_FALSE(r.ok());
       CHECK(r.status().code() == Status::Code::kUnauthorized);
@@ -147,15 +149,14 @@ TEST_SUITE("broker access policy: connect") {
   TEST_CASE("during a rotation tokens of both secrets verify") {
     AccessPolicy policy = MakePolicy({kSecret, kOldSecret});
     CHECK(policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), kSecret), kNow).ok());
-    CHECK(
-        policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), kOldSecret), kNow).ok());
+    CHECK(policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), kOldSecret), kNow).ok());
     CHECK_FALSE(
         policy.Authenticate("alice:phone", "alice", Sign(DeviceClaims(), "third"), kNow).ok());
   }
 
   TEST_CASE("the service account connects with any client id") {
-    auto r = MakePolicy().Authenticate("downlink-1", "courier-service", Sign(ServiceClaims()),
-                                       kNow);
+    auto r =
+        MakePolicy().Authenticate("downlink-1", "courier-service", Sign(ServiceClaims()), kNow);
     REQUIRE(r.ok());
     CHECK(r->is_service());
     CHECK(r->user_id == "courier-service");
@@ -194,14 +195,35 @@ TEST_SUITE("broker access policy: topics") {
     ClientIdentity alice = Device();
     CHECK(policy.CheckSubscribe(alice, "courier/u/alice").allowed);
     CHECK(policy.CheckSubscribe(alice, "courier/d/alice/phone").allowed);
-    for (const char* denied :
-         {"courier/u/bob", "courier/d/alice/laptop", "courier/d/bob/phone", "courier/u/+",
-          "courier/u/#", "courier/#", "#", "+/u/alice", "courier/d/alice/+", "courier/d/+/phone",
-          "courier/u/alice/#", "courier/u/alice/x", "courier/u/alic", "courier/u/alice2",
-          "courier/u/", "courier/u", "courier", "", "/courier/u/alice", "courier//u/alice",
-          "Courier/u/alice", "other/u/alice", "courier/r/lobby", "courier/r/+",
-          "$share/g/courier/u/alice", "$SYS/#", "$CONTROL/courier/v1", "courier/d/alice/phone/x",
-          "courier/d/alice"}) {
+    for (const char* denied : {"courier/u/bob",
+                               "courier/d/alice/laptop",
+                               "courier/d/bob/phone",
+                               "courier/u/+",
+                               "courier/u/#",
+                               "courier/#",
+                               "#",
+                               "+/u/alice",
+                               "courier/d/alice/+",
+                               "courier/d/+/phone",
+                               "courier/u/alice/#",
+                               "courier/u/alice/x",
+                               "courier/u/alic",
+                               "courier/u/alice2",
+                               "courier/u/",
+                               "courier/u",
+                               "courier",
+                               "",
+                               "/courier/u/alice",
+                               "courier//u/alice",
+                               "Courier/u/alice",
+                               "other/u/alice",
+                               "courier/r/lobby",
+                               "courier/r/+",
+                               "$share/g/courier/u/alice",
+                               "$SYS/#",
+                               "$CONTROL/courier/v1",
+                               "courier/d/alice/phone/x",
+                               "courier/d/alice"}) {
       INFO(denied);
       CHECK_FALSE(policy.CheckSubscribe(alice, denied).allowed);
     }
@@ -285,13 +307,52 @@ TEST_SUITE("broker control commands") {
     CHECK(r->client_id == "alice:phone");
   }
 
+  TEST_CASE("a kick may name the session it ends; other fields are ignored") {
+    auto r = ParseControlCommand(
+        R"({"op":"kick","client_id":"alice:phone","session_id":"s1","reason":"logout"})");
+    REQUIRE(r.ok());
+    CHECK(r->client_id == "alice:phone");
+    CHECK(r->session_id == "s1");
+    CHECK_FALSE(ParseControlCommand(R"({"op":"kick","client_id":"a:b","session_id":7})").ok());
+    CHECK_FALSE(ParseControlCommand(R"({"op":"kick","client_id":"a:b","session_id":""})").ok());
+    CHECK_FALSE(ParseControlCommand(R"({"op":"kick","client_id":"a:b","session_id":"s 1"})").ok());
+  }
+
+  TEST_CASE("a kick for an ended session spares a device that logged in again") {
+    ControlCommand kick{ControlCommand::Op::kKick, "alice:phone", "s1"};
+    ClientIdentity on_s1 = Device();
+    ClientIdentity on_s2 = Device();
+    on_s2.session_id = "s2";
+    CHECK(DecideKick(kick, &on_s1) == KickDecision::kKick);
+    CHECK(DecideKick(kick, &on_s2) == KickDecision::kOtherSession);
+    CHECK(DecideKick(kick, nullptr) == KickDecision::kNotConnected);
+    ControlCommand any_session{ControlCommand::Op::kKick, "alice:phone", ""};
+    CHECK(DecideKick(any_session, &on_s2) == KickDecision::kKick);
+  }
+
   TEST_CASE("malformed commands are errors, never exceptions") {
-    for (const std::string& bad : std::vector<std::string>{"", "{", "null", "[]", "42", "\"kick\"", "{}", R"({"op":"kick"})",
-          R"({"op":"kick","client_id":42})", R"({"op":"kick","client_id":"alice"})",
-          R"({"op":"kick","client_id":"alice:"})", R"({"op":"kick","client_id":"a:b:c"})",
-          R"({"op":"explode","client_id":"alice:phone"})", R"({"op":1,"client_id":"alice:phone"})",
-          R"({"client_id":"alice:phone"})", std::string("{\"op\":\"kick\"\0}", 14),
-          "\xff\xfe{}", std::string(5000, '{'), std::string(100000, ' ')}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"",
+                                  "{",
+                                  "null",
+                                  "[]",
+                                  "42",
+                                  "\"kick\"",
+                                  "{}",
+                                  R"({"op":"kick"})",
+                                  R"({"op":"kick","client_id":42})",
+                                  R"({"op":"kick","client_id":"alice"})",
+                                  R"({"op":"kick","client_id":"alice:"})",
+                                  R"({"op":"kick","client_id":"a:b:c"})",
+                                  R"({"op":"explode","client_id":"alice:phone"})",
+                                  R"({"op":1,"client_id":"alice:phone"})",
+                                  R"({"client_id":"alice:phone"})",
+                                  std::string("{\"op\":\"kick\"\0}", 14),
+                                  "\xff\xfe{}",
+                                  std::string(5000, '{'),
+                                  std::string(100000, ' '),
+                                  std::string(2000, '[') + std::string(2000, ']'),
+                                  std::string(4000, '[')}) {
       INFO(bad.substr(0, 60));
       Result<ControlCommand> r = Status::Internal("unset");
       CHECK_NOTHROW(r = ParseControlCommand(bad));
@@ -335,10 +396,10 @@ TEST_SUITE("broker plugin options") {
     CHECK_FALSE(ParsePluginOptions({}).ok());
     CHECK_FALSE(ParsePluginOptions({{"jwt_secret_file", ""}}).ok());
     const OptionList::value_type bad[] = {
-        {"redis_port", "0"},           {"redis_port", "65536"},     {"redis_port", "63 79"},
-        {"redis_port", ""},            {"redis_port", "6379x"},     {"redis_timeout_ms", "-1"},
-        {"redis_timeout_ms", "0"},     {"presence_ttl_s", "2"},     {"presence_ttl_s", "abc"},
-        {"topic_root", ""},            {"topic_root", "courier/#"}, {"topic_root", "/x"},
+        {"redis_port", "0"},          {"redis_port", "65536"},     {"redis_port", "63 79"},
+        {"redis_port", ""},           {"redis_port", "6379x"},     {"redis_timeout_ms", "-1"},
+        {"redis_timeout_ms", "0"},    {"presence_ttl_s", "2"},     {"presence_ttl_s", "abc"},
+        {"topic_root", ""},           {"topic_root", "courier/#"}, {"topic_root", "/x"},
         {"service_user", "bad user"}, {"service_user", ""},        {"redis_host", ""},
         {"jwt_secret_flie", "/x"}};
     for (const auto& option : bad) {
@@ -412,6 +473,21 @@ TEST_SUITE("broker client registry") {
     CHECK_FALSE(registry.Remove(&conn2).has_value());
     CHECK(registry.OnlineDevices().size() == 1);
     CHECK(registry.Remove(&conn1).has_value());
+  }
+
+  TEST_CASE("by client id, the newest connection is the one Mosquitto keeps") {
+    ClientRegistry registry;
+    CHECK(registry.FindByClientId("alice:phone") == nullptr);
+    ClientIdentity on_s2 = Device();
+    on_s2.session_id = "s2";
+    registry.Add(&conn1, Device());
+    registry.Add(&conn2, on_s2);
+    REQUIRE(registry.FindByClientId("alice:phone") != nullptr);
+    CHECK(registry.FindByClientId("alice:phone")->session_id == "s2");
+    registry.Remove(&conn2);
+    CHECK(registry.FindByClientId("alice:phone")->session_id == "s1");
+    registry.Remove(&conn1);
+    CHECK(registry.FindByClientId("alice:phone") == nullptr);
   }
 
   TEST_CASE("a reused handle replaces the stale entry") {

@@ -32,7 +32,7 @@ class CountingIds final : public IdGenerator {
 struct Api {
   Api()
       : jwt({"test-secret"}),
-        auth(&store, &jwt, &clock, &ids, 1000, config.limits.token_ttl_s),
+        auth(&store, &jwt, &clock, &ids, 1000, config.limits.token_ttl_s, "courier-service"),
         messaging(&store, &clock, &ids, config.limits),
         router(RouteDeps{&auth, &messaging, &metrics, &config,
                          [this] { return store.Ping(); }}) {}
@@ -86,6 +86,8 @@ TEST_CASE("register, log in, send, sync, ack") {
   auto reg = api.Call("POST", "/v1/users", R"({"user_id":"alice","password":"pw"})");
   CHECK(reg.status == 201);
   CHECK(json::parse(reg.body) == json{{"user_id", "alice"}});
+  CHECK(api.Call("POST", "/v1/users", R"({"user_id":"courier-service","password":"x"})").status ==
+        409);
   auto dup = api.Call("POST", "/v1/users", R"({"user_id":"alice","password":"x"})");
   CHECK(dup.status == 409);
   CHECK(ErrorCode(dup) == "conflict");

@@ -1,0 +1,91 @@
+// What the broker allows (SPEC §4): who may connect, and which topics a connected client may
+// subscribe to, publish to and receive. Pure decisions on strings; the Mosquitto plugin
+// (plugin.cpp) feeds them the broker's events and does the Redis part of a connect.
+//
+// Topics, for the default root "courier":
+//   courier/u/<user_id>              the user's inbox
+//   courier/d/<user_id>/<device_id>  control for one device
+//   courier/r/<room_id>              a chat room (denied to devices until room membership lands)
+//
+// Thread-safety: AccessPolicy is immutable after construction; safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/jwt.h"
+#include "common/status.h"
+
+namespace courier::broker {
+
+struct PolicyConfig {
+  std::string topic_root = "courier";            // REQUIRES: IsValidTopicRoot
+  std::string service_user = "courier-service";  // the downlink's broker account
+};
+
+// A non-empty topic prefix without wildcards, NUL, or a leading or trailing '/'.
+bool IsValidTopicRoot(std::string_view root);
+
+// Who an authenticated client is. Devices are bound to one user, device and session; the
+// service account (the downlink) publishes to everybody's topics and sends control commands.
+struct ClientIdentity {
+  enum class Kind { kDevice, kService };
+  Kind kind = Kind::kDevice;
+  std::string client_id;
+  std::string user_id;     // for the service account: the configured service user
+  std::string device_id;   // devices only
+  std::string session_id;  // devices only
+
+  bool is_service() const { return kind == Kind::kService; }
+  bool operator==(const ClientIdentity&) const = default;
+};
+
+// "<user_id>:<device_id>", the MQTT client id of a device.
+std::string DeviceClientId(std::string_view user_id, std::string_view device_id);
+// Splits a device client id; false unless both halves are valid ids (common/ids.h).
+bool ParseDeviceClientId(std::string_view client_id, std::string* user_id, std::string* device_id);
+
+// The answer to an ACL question. `reason` is a static string for the log; empty when allowed.
+struct AclDecision {
+  bool allowed = false;
+  std::string_view reason;
+
+  static AclDecision Allow() { return {true, {}}; }
+  static AclDecision Deny(std::string_view why) { return {false, why}; }
+};
+
+class AccessPolicy {
+ public:
+  AccessPolicy(PolicyConfig config, JwtCodec codec);
+
+  // Decides a CONNECT from everything but Redis. `password` is the JWT; absent MQTT fields are
+  // passed as empty strings. On success the identity of the client; for a device the caller
+  // must still check that its session lives (Redis keys::Session) before letting it in.
+  // Unauthorized with a reason for the log otherwise (never the token itself). Never throws.
+  Result<ClientIdentity> Authenticate(std::string_view client_id, std::string_view username,
+                                      std::string_view password, int64_t now_s) const;
+
+  // SUBSCRIBE to `topic_filter`: a device only to exactly its inbox and its device topic (no
+  // wildcards, no $share, no rooms yet); the service account to anything.
+  AclDecision CheckSubscribe(const ClientIdentity& who, std::string_view topic_filter) const;
+  // PUBLISH to `topic`: the service account only; devices never publish.
+  AclDecision CheckPublish(const ClientIdentity& who, std::string_view topic) const;
+  // Delivery of a message on `topic` to the client: a device only on its inbox and device
+  // topic. Allocation-free: the broker asks for every message it delivers.
+  AclDecision CheckRead(const ClientIdentity& who, std::string_view topic) const;
+
+  // "<root>/u/<user_id>" and "<root>/d/<user_id>/<device_id>".
+  std::string InboxTopic(std::string_view user_id) const;
+  std::string DeviceTopic(std::string_view user_id, std::string_view device_id) const;
+
+  const PolicyConfig& config() const { return config_; }
+
+ private:
+  bool IsOwnTopic(const ClientIdentity& who, std::string_view topic) const;
+
+  PolicyConfig config_;
+  JwtCodec codec_;
+};
+
+}  // namespace courier::broker

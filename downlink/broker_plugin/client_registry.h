@@ -1,0 +1,64 @@
+// The clients this broker let in, so that ACL checks, disconnects and the presence refresh know
+// who a connection is without verifying its token again.
+//
+// Keyed by the broker's per-connection handle (Mosquitto's `struct mosquitto*`), not by client
+// id: when a second connection with the same client id takes over, Mosquitto authenticates the
+// new one before it disconnects the old one. The registry therefore keeps, per client id, every
+// connection that holds it, and reports a device as gone only when the last of them leaves, so
+// the old connection's disconnect never wipes the new one's online mark.
+//
+// Thread-safety: not thread-safe; the plugin uses it on Mosquitto's single main thread.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "downlink/broker_plugin/access_policy.h"
+
+namespace courier::broker {
+
+// A device that is online on this broker.
+struct DeviceRef {
+  std::string user_id;
+  std::string device_id;
+
+  bool operator==(const DeviceRef&) const = default;
+};
+
+class ClientRegistry {
+ public:
+  using Handle = const void*;
+
+  // Records an authenticated connection. A handle that is already known (the broker reused the
+  // memory of a connection whose disconnect it never reported) is replaced.
+  void Add(Handle handle, ClientIdentity identity);
+
+  // The identity of a connection, or nullptr if it never authenticated here. The pointer stays
+  // valid until the next Add or Remove.
+  const ClientIdentity* Find(Handle handle) const;
+
+  // The newest connection holding `client_id` — the one Mosquitto keeps after a takeover — or
+  // nullptr. Valid until the next Add or Remove.
+  const ClientIdentity* FindByClientId(const std::string& client_id) const;
+
+  // Forgets a connection. Returns its identity when it was the last connection holding its
+  // client id — the caller then marks the device offline — and nullopt when the handle is
+  // unknown or a newer connection with the same client id is still here.
+  std::optional<ClientIdentity> Remove(Handle handle);
+
+  // Every device with at least one connection, once per client id.
+  std::vector<DeviceRef> OnlineDevices() const;
+
+  // Connections, devices and service together.
+  size_t size() const { return by_handle_.size(); }
+
+ private:
+  std::unordered_map<Handle, ClientIdentity> by_handle_;
+  // Client id -> the connections holding it, oldest first. Never holds an empty vector.
+  std::unordered_map<std::string, std::vector<Handle>> by_client_id_;
+};
+
+}  // namespace courier::broker

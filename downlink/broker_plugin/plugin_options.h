@@ -1,0 +1,36 @@
+// The plugin's settings, from `plugin_opt_<key> <value>` lines in mosquitto.conf (Mosquitto
+// strips the "plugin_opt_" prefix before handing them over).
+//
+// Pure parsing, plus reading the secret files; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace courier::broker {
+
+struct PluginOptions {
+  std::string jwt_secret_file;                   // jwt_secret_file: required; the HS256 secret
+  std::string jwt_previous_secret_file;          // jwt_previous_secret_file: default none; also
+                                                 // verifies, during a secret rotation
+  std::string redis_host = "127.0.0.1";          // redis_host
+  int redis_port = 6379;                         // redis_port
+  int redis_timeout_ms = 200;                    // redis_timeout_ms: connect and each command; the
+                                                 // broker's event loop waits at most this long
+  std::string topic_root = "courier";            // topic_root
+  std::string service_user = "courier-service";  // service_user: the downlink's account
+  int presence_ttl_s = 90;  // presence_ttl_s: how long an online mark outlives its last refresh
+};
+
+using OptionList = std::vector<std::pair<std::string, std::string>>;
+
+// Reads the options above by key. InvalidField naming the option when a required one is
+// missing, a number is malformed or out of range, or a key is unknown (a typo would otherwise
+// silently leave a default in place).
+Result<PluginOptions> ParsePluginOptions(const OptionList& options);
+
+}  // namespace courier::broker
