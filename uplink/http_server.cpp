@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <charconv>
 #include <chrono>
 
 #include "common/log.h"
@@ -16,7 +17,6 @@ ApiRequest ToApiRequest(const httplib::Request& in) {
   out.path = in.path;
   for (const auto& [k, v] : in.params) out.query.emplace(k, v);
   out.authorization = in.get_header_value("Authorization");
-  out.body = in.body;
   out.remote_addr = in.remote_addr;
   return out;
 }
@@ -56,33 +56,53 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
   server_->set_write_timeout(options_.read_timeout_s, 0);
   server_->set_payload_max_length(options_.max_request_bytes);
 
-  auto handle = [this](const httplib::Request& req, httplib::Response& res) {
-    auto start = std::chrono::steady_clock::now();
-    ApiRequest api = ToApiRequest(req);
-    std::string route;
-    ApiResponse out = router_->Handle(api, &route);
-    WriteResponse(out, &res);
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::string labels = "method=\"" + req.method + "\",route=\"" + route + "\"";
-    metrics_->GetCounter("courier_http_requests_total", "HTTP requests by route and status",
-                         labels + ",status=\"" + std::to_string(out.status) + "\"")
-        .Inc();
-    metrics_->GetHistogram("courier_http_request_duration_seconds",
-                           "HTTP request latency by route", labels)
-        .Observe(seconds);
-    if (out.status >= 500) {
-      spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);
+  // Requests with a body are read through a ContentReader: httplib would otherwise parse
+  // form-encoded bodies itself (curl -d sends that content type) and refuse those over 8 KiB.
+  // A request without Content-Length or chunking has no body: nothing is read.
+  auto handle_with_body = [this](const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& reader) {
+    std::string body;
+    bool too_large = false;
+    std::string length_header = req.get_header_value("Content-Length");
+    if (!length_header.empty()) {
+      size_t length = 0;
+      auto [end, ec] = std::from_chars(length_header.data(),
+                                       length_header.data() + length_header.size(), length);
+      if (ec != std::errc() || end != length_header.data() + length_header.size()) {
+        WriteResponse(ErrorResponse(Status::InvalidJson("malformed Content-Length")), &res);
+        res.set_header("Connection", "close");  // the body was not read
+        return;
+      }
+      too_large = length > options_.max_request_bytes;
     }
+    bool chunked = req.get_header_value("Transfer-Encoding") == "chunked";
+    if (!too_large && (!length_header.empty() || chunked)) {
+      bool complete = reader([&](const char* data, size_t len) {
+        if (body.size() + len > options_.max_request_bytes) {
+          too_large = true;
+          return false;
+        }
+        body.append(data, len);
+        return true;
+      });
+      if (!complete && !too_large) return;  // the client went away mid-body
+    }
+    if (too_large) {
+      WriteResponse(ErrorResponse(Status::TooLarge("request too large")), &res);
+      res.set_header("Connection", "close");  // the rest of the body was not read
+      return;
+    }
+    Serve(req, std::move(body), &res);
   };
-  for (const char* pattern : {".*"}) {
-    server_->Get(pattern, handle);
-    server_->Post(pattern, handle);
-    server_->Put(pattern, handle);
-    server_->Patch(pattern, handle);
-    server_->Delete(pattern, handle);
-    server_->Options(pattern, handle);
-  }
+  auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+    Serve(req, req.body, &res);
+  };
+  server_->Get(".*", handle);
+  server_->Options(".*", handle);
+  server_->Post(".*", handle_with_body);
+  server_->Put(".*", handle_with_body);
+  server_->Patch(".*", handle_with_body);
+  server_->Delete(".*", handle_with_body);
   server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
     WriteResponse(ErrorResponse(StatusForLibraryError(res.status)), &res);
@@ -102,6 +122,24 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
 }
 
 HttpServer::~HttpServer() = default;
+
+void HttpServer::Serve(const httplib::Request& req, std::string body, httplib::Response* res) {
+  auto start = std::chrono::steady_clock::now();
+  ApiRequest api = ToApiRequest(req);
+  api.body = std::move(body);
+  std::string route;
+  ApiResponse out = router_->Handle(api, &route);
+  WriteResponse(out, res);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string labels = "method=\"" + req.method + "\",route=\"" + route + "\"";
+  metrics_->GetCounter("courier_http_requests_total", "HTTP requests by route and status",
+                       labels + ",status=\"" + std::to_string(out.status) + "\"")
+      .Inc();
+  metrics_->GetHistogram("courier_http_request_duration_seconds", "HTTP request latency by route",
+                         labels)
+      .Observe(seconds);
+  if (out.status >= 500) spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);
+}
 
 Status HttpServer::Bind() {
   if (options_.port == 0) {

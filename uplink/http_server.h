@@ -12,6 +12,8 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace courier {
@@ -36,6 +38,9 @@ class HttpServer {
   void Stop();
 
  private:
+  // Routes one request (its body read already) and records its metrics.
+  void Serve(const httplib::Request& req, std::string body, httplib::Response* res);
+
   HttpServerOptions options_;
   const Router* router_;
   MetricsRegistry* metrics_;
