@@ -1,0 +1,372 @@
+#include "tests/support/test_stack.h"
+
+#include <hiredis/hiredis.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+namespace courier::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// The binaries under test come from the build (tests/support/CMakeLists.txt).
+constexpr const char* kUplinkBin = COURIER_UPLINK_BIN;
+constexpr const char* kDownlinkBin = COURIER_DOWNLINK_BIN;
+constexpr const char* kBrokerPlugin = COURIER_BROKER_PLUGIN;
+
+std::string RandomHexSecret() {
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  unsigned char bytes[32] = {};
+  urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+  if (!urandom) throw std::runtime_error("TestStack: cannot read /dev/urandom");
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+// The part of a log written by the latest start (ChildProcess marks each start).
+std::string LatestRun(const std::string& log) {
+  size_t at = log.rfind("===== ChildProcess starts:");
+  return at == std::string::npos ? log : log.substr(at);
+}
+
+bool RedisAnswersPing(int port) {
+  struct Free {
+    void operator()(redisContext* c) const { redisFree(c); }
+    void operator()(redisReply* r) const { freeReplyObject(r); }
+  };
+  timeval tv{0, 500 * 1000};
+  std::unique_ptr<redisContext, Free> c(redisConnectWithTimeout(TestStack::kHost, port, tv));
+  if (!c || c->err != 0) return false;
+  redisSetTimeout(c.get(), tv);
+  std::unique_ptr<redisReply, Free> r(static_cast<redisReply*>(redisCommand(c.get(), "PING")));
+  // While it loads the AOF, Redis answers -LOADING instead.
+  return r && r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG";
+}
+
+int HttpStatus(int port, const char* path) {
+  httplib::Client client(TestStack::kHost, port);
+  client.set_connection_timeout(0, 500 * 1000);
+  client.set_read_timeout(2, 0);
+  auto res = client.Get(path);
+  return res ? res->status : 0;
+}
+
+std::string Unavailable(const std::string& what, ChildProcess& p) {
+  return what + " (" + p.ExitDescription() + "); end of " + p.spec().log_path + ":\n" +
+         p.LogTail(40);
+}
+
+}  // namespace
+
+const char* ComponentName(Component c) {
+  switch (c) {
+    case Component::kRedis:
+      return "redis";
+    case Component::kBroker:
+      return "broker";
+    case Component::kUplink:
+      return "uplink";
+    case Component::kDownlink:
+      return "downlink";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TestStack::TempDir::TempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/courier-test-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error("TestStack: mkdtemp " + pattern + " failed");
+  }
+  path_ = pattern;
+}
+
+TestStack::TempDir::~TempDir() {
+  if (std::getenv("COURIER_KEEP_TEST_DIRS") != nullptr) {
+    std::fprintf(stderr, "TestStack: kept %s (COURIER_KEEP_TEST_DIRS is set)\n", path_.c_str());
+    return;
+  }
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+TestStack::TestStack(TestStackOptions options) : options_(std::move(options)) {
+  dir_ = temp_.path();
+  fs::create_directories(dir_ + "/redis");
+  fs::create_directories(dir_ + "/logs");
+  secret_ = RandomHexSecret();
+  secret_file_ = dir_ + "/jwt.secret";
+  {
+    std::ofstream out(secret_file_);
+    out << secret_ << "\n";
+    if (!out) throw std::runtime_error("TestStack: cannot write " + secret_file_);
+  }
+  fs::permissions(secret_file_, fs::perms::owner_read | fs::perms::owner_write);
+
+  redis_port_ = FreePort();
+  mqtt_port_ = FreePort();
+  http_port_ = FreePort();
+  metrics_port_ = FreePort();
+
+  // If one throws, the members already started are stopped by their destructors.
+  StartOrThrow(Component::kRedis, WaitFor::kReady);
+  if (options_.start_broker) StartOrThrow(Component::kBroker, WaitFor::kReady);
+  if (options_.start_downlink) StartOrThrow(Component::kDownlink, WaitFor::kReady);
+  // Without a broker the uplink's /readyz stays 503: then it only has to be up.
+  if (options_.start_uplink) {
+    StartOrThrow(Component::kUplink, options_.start_broker ? WaitFor::kReady : WaitFor::kAlive);
+  }
+}
+
+TestStack::~TestStack() {
+  // The API first, so nothing new comes in; then delivery; then the broker; Redis last, so every
+  // component can still reach it while it shuts down.
+  for (auto& p : extra_uplinks_) p->Stop(options_.stop_timeout);
+  uplink_.Stop(options_.stop_timeout);
+  for (auto& p : extra_downlinks_) p->Stop(options_.stop_timeout);
+  downlink_.Stop(options_.stop_timeout);
+  broker_.Stop(options_.stop_timeout);
+  redis_.Stop(options_.stop_timeout);
+}
+
+std::string TestStack::http_url() const {
+  return "http://" + std::string(kHost) + ":" + std::to_string(http_port_);
+}
+
+std::string TestStack::log_path(Component c) const {
+  return dir_ + "/logs/" + ComponentName(c) + ".log";
+}
+
+ChildProcess& TestStack::process(Component c) {
+  switch (c) {
+    case Component::kRedis:
+      return redis_;
+    case Component::kBroker:
+      return broker_;
+    case Component::kUplink:
+      return uplink_;
+    case Component::kDownlink:
+      return downlink_;
+  }
+  throw std::logic_error("TestStack::process: bad component");
+}
+
+int& TestStack::PortOf(Component c) {
+  switch (c) {
+    case Component::kRedis:
+      return redis_port_;
+    case Component::kBroker:
+      return mqtt_port_;
+    case Component::kUplink:
+      return http_port_;
+    case Component::kDownlink:
+      return metrics_port_;
+  }
+  throw std::logic_error("TestStack::PortOf: bad component");
+}
+
+void TestStack::WriteBrokerConfig() const {
+  std::ofstream out(dir_ + "/mosquitto.conf", std::ios::trunc);
+  out << "# Written by TestStack.\n";
+  // Started as root, mosquitto would switch to the 'mosquitto' user, which can't read the
+  // mode-600 secret; "user root" keeps it as it is. For other users the option does nothing.
+  if (geteuid() == 0) out << "user root\n";
+  out << "per_listener_settings false\n"
+      << "allow_anonymous false\n"
+      << "listener " << mqtt_port_ << " " << kHost << "\n"
+      << "persistence false\n"
+      << "max_queued_messages 10000\n"
+      << "log_dest stderr\n"
+      << "log_type all\n"
+      << "log_timestamp_format %H:%M:%S\n"
+      << "plugin " << kBrokerPlugin << "\n"
+      << "plugin_opt_jwt_secret_file " << secret_file_ << "\n"
+      << "plugin_opt_redis_host " << kHost << "\n"
+      << "plugin_opt_redis_port " << redis_port_ << "\n"
+      << "plugin_opt_topic_root " << options_.topic_root << "\n"
+      << "plugin_opt_service_user " << options_.service_user << "\n";
+  for (const std::string& line : options_.broker_config) out << line << "\n";
+}
+
+ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name) const {
+  ChildSpec spec;
+  spec.log_path = dir_ + "/logs/" + log_name + ".log";
+  // The secret comes from the file only: the broker plugin reads that same file.
+  spec.env_unset = {"COURIER_JWT_SECRET"};
+  const std::string host = kHost;
+  const std::vector<std::string> common = {"--redis-host",      host,
+                                           "--redis-port",      std::to_string(redis_port_),
+                                           "--mqtt-host",       host,
+                                           "--mqtt-port",       std::to_string(mqtt_port_),
+                                           "--topic-root",      options_.topic_root,
+                                           "--service-user",    options_.service_user,
+                                           "--jwt-secret-file", secret_file_,
+                                           "--log-level",       options_.log_level};
+  auto append = [&spec](const std::vector<std::string>& args) {
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  };
+  switch (c) {
+    case Component::kRedis:
+      spec.argv = {"redis-server"};
+      append({"--bind", host, "--port", std::to_string(port), "--dir", dir_ + "/redis"});
+      // AOF on with fsync every second, as in production; no RDB snapshots besides.
+      append({"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""});
+      append({"--daemonize", "no", "--logfile", ""});
+      append(options_.redis_args);
+      break;
+    case Component::kBroker:
+      spec.argv = {"mosquitto", "-c", dir_ + "/mosquitto.conf"};
+      break;
+    case Component::kUplink:
+      spec.argv = {kUplinkBin, "--http-host", host, "--http-port", std::to_string(port)};
+      append(common);
+      if (options_.pbkdf2_iterations > 0) {
+        append({"--pbkdf2-iterations", std::to_string(options_.pbkdf2_iterations)});
+      }
+      if (options_.delivery_shards > 0) {
+        append({"--delivery-shards", std::to_string(options_.delivery_shards)});
+      }
+      append(options_.uplink_args);
+      spec.env_set = options_.env;
+      break;
+    case Component::kDownlink:
+      spec.argv = {kDownlinkBin, "--metrics-port", std::to_string(port)};
+      append(common);
+      if (options_.delivery_shards > 0) {
+        append({"--delivery-shards", std::to_string(options_.delivery_shards)});
+      }
+      append(options_.downlink_args);
+      spec.env_set = options_.env;
+      break;
+  }
+  return spec;
+}
+
+Status TestStack::WaitReady(Component c, ChildProcess& p, WaitFor wait, int port) const {
+  if (wait == WaitFor::kNothing) return Status::Ok();
+  const std::string name = ComponentName(c);
+  auto ready = [&]() -> bool {
+    switch (c) {
+      case Component::kRedis:
+        return wait == WaitFor::kReady ? RedisAnswersPing(port)
+                                       : PortAcceptsConnections(kHost, port);
+      case Component::kBroker:
+        return PortAcceptsConnections(kHost, port);
+      case Component::kUplink:
+        return HttpStatus(port, wait == WaitFor::kReady ? "/readyz" : "/healthz") == 200;
+      case Component::kDownlink:
+        return wait == WaitFor::kReady ? HttpStatus(port, "/healthz") == 200
+                                       : PortAcceptsConnections(kHost, port);
+    }
+    return false;
+  };
+  const auto deadline = Clock::now() + options_.ready_timeout;
+  while (true) {
+    if (!p.Running()) return Status::Unavailable(Unavailable(name + " exited while starting", p));
+    if (ready()) return Status::Ok();
+    if (Clock::now() >= deadline) {
+      return Status::Unavailable(Unavailable(
+          name + " not ready within " + std::to_string(options_.ready_timeout.count()) + " ms", p));
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+}
+
+Status TestStack::Start(Component c, WaitFor wait) {
+  ChildProcess& p = process(c);
+  if (p.Running()) return Status::Ok();
+  if (c == Component::kBroker) WriteBrokerConfig();
+  const int port = PortOf(c);
+  if (Status s = p.Start(SpecFor(c, port, ComponentName(c))); !s.ok()) return s;
+  return WaitReady(c, p, wait, port);
+}
+
+void TestStack::StartOrThrow(Component c, WaitFor wait) {
+  Status s;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    s = Start(c, wait);
+    if (s.ok()) return;
+    ChildProcess& p = process(c);
+    // Another program took the port between FreePort() and the bind: try a new one. Anything
+    // else is a real failure and retrying would only hide it.
+    const std::string log = LatestRun(FileTail(log_path(c), 200));
+    const bool port_taken = log.find("in use") != std::string::npos ||     // redis, mosquitto
+                            log.find("cannot bind") != std::string::npos;  // uplink, downlink
+    if (p.Running() || !port_taken) break;
+    PortOf(c) = FreePort();
+  }
+  throw std::runtime_error("TestStack: " + s.ToString());
+}
+
+void TestStack::Stop(Component c) { process(c).Stop(options_.stop_timeout); }
+
+void TestStack::Kill(Component c) { process(c).Kill(); }
+
+Status TestStack::Restart(Component c, WaitFor wait) {
+  Stop(c);
+  return Start(c, wait);
+}
+
+bool TestStack::Running(Component c) { return process(c).Running(); }
+
+Result<int> TestStack::StartExtraUplink() {
+  const int port = FreePort();
+  auto p = std::make_unique<ChildProcess>();
+  std::string name = "uplink-" + std::to_string(++extra_count_);
+  if (Status s = p->Start(SpecFor(Component::kUplink, port, name)); !s.ok()) return s;
+  Status s = WaitReady(Component::kUplink, *p, WaitFor::kReady, port);
+  extra_uplinks_.push_back(std::move(p));
+  if (!s.ok()) return s;
+  return port;
+}
+
+Status TestStack::StartExtraDownlink() {
+  const int port = FreePort();
+  auto p = std::make_unique<ChildProcess>();
+  std::string name = "downlink-" + std::to_string(++extra_count_);
+  if (Status s = p->Start(SpecFor(Component::kDownlink, port, name)); !s.ok()) return s;
+  Status s = WaitReady(Component::kDownlink, *p, WaitFor::kReady, port);
+  extra_downlinks_.push_back(std::move(p));
+  return s;
+}
+
+Result<RedisValue> TestStack::RedisCommand(const std::vector<std::string>& args) const {
+  RedisConfig config;
+  config.host = kHost;
+  config.port = redis_port_;
+  auto conn = RedisConnection::Connect(config);
+  if (!conn.ok()) return conn.status();
+  return (*conn)->Command(args);
+}
+
+std::string TestStack::LogTail(Component c, size_t lines) const {
+  return FileTail(log_path(c), lines);
+}
+
+std::string TestStack::AllLogTails(size_t lines) const {
+  std::string out;
+  for (Component c :
+       {Component::kRedis, Component::kBroker, Component::kUplink, Component::kDownlink}) {
+    out += "----- " + log_path(c) + " -----\n" + LogTail(c, lines);
+  }
+  return out;
+}
+
+}  // namespace courier::testing

@@ -1,0 +1,182 @@
+// TestStack: a whole Courier deployment for one integration test — redis-server (append-only
+// file on), mosquitto with the broker auth plugin, courier-uplink and courier-downlink — on free
+// loopback ports, in a temporary directory, with a fresh random JWT secret. Fault tests stop,
+// kill and restart any component on the same port and data.
+//
+//   TestStack stack;                                 // everything up, or throws with the log
+//   HttpClient http(stack.http_port());
+//   stack.KillRedis();
+//   REQUIRE(stack.StartRedis().ok());                // same port, same AOF
+//
+// Layout of data_dir(): jwt.secret, redis/ (AOF), mosquitto.conf, logs/<component>.log.
+// The destructor stops everything (uplinks and downlinks first, Redis last) and removes the
+// directory, unless COURIER_KEEP_TEST_DIRS is set in the environment (then it says where it is).
+//
+// Thread-safety: not thread-safe. Create, start, stop and destroy it on the test's main thread
+// (ChildProcess's PR_SET_PDEATHSIG is tied to the thread that starts a process); the accessors
+// of ports and paths are plain reads and may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/redis_client.h"
+#include "common/status.h"
+#include "tests/support/process.h"
+
+namespace courier::testing {
+
+enum class Component { kRedis, kBroker, kUplink, kDownlink };
+// "redis", "broker", "uplink", "downlink": also the log file names.
+const char* ComponentName(Component c);
+
+// How long Start*() waits, and for what.
+enum class WaitFor {
+  kReady,  // fully usable: Redis answers PING, the broker accepts connections, the uplink's
+           // /readyz is 200 (needs Redis and broker), the downlink's /healthz is 200
+  kAlive,  // the process listens: for starting a component while a dependency is down
+  kNothing,
+};
+
+struct TestStackOptions {
+  bool start_broker = true;  // false: no mosquitto (the uplink's /readyz then stays 503)
+  bool start_uplink = true;
+  bool start_downlink = true;
+  std::string topic_root = "courier";
+  std::string service_user = "courier-service";
+  std::string log_level = "debug";  // of uplink and downlink; their logs are the test's record
+  // 1000 is the smallest the uplink accepts; the production default of 100000 costs ~50 ms per
+  // registration and login. 0 keeps the binary's default.
+  int pbkdf2_iterations = 1000;
+  int delivery_shards = 0;  // 0 keeps the binaries' default; else passed to uplink and downlink
+
+  // Extra arguments or config lines per component, appended after the stack's own.
+  std::vector<std::string> redis_args;     // e.g. {"--maxmemory", "10mb"}
+  std::vector<std::string> broker_config;  // lines for mosquitto.conf
+  std::vector<std::string> uplink_args;    // e.g. {"--messaging-policy", "friends"}
+  std::vector<std::string> downlink_args;
+  // "NAME=value" environment entries for uplink and downlink (COURIER_* settings).
+  std::vector<std::string> env;
+
+  // Bound on each component's start; the error then quotes the end of its log.
+  std::chrono::milliseconds ready_timeout{30000};
+  // SIGTERM to SIGKILL in Stop*().
+  std::chrono::milliseconds stop_timeout{10000};
+};
+
+class TestStack {
+ public:
+  static constexpr const char* kHost = "127.0.0.1";
+
+  // Creates the directory and secret, picks ports and starts the components the options ask
+  // for, each waited for with WaitFor::kReady (the uplink with kAlive when there is no broker).
+  // Throws std::runtime_error naming the component that failed, with the end of its log; whatever
+  // had started is stopped again.
+  explicit TestStack(TestStackOptions options = {});
+  ~TestStack();
+  TestStack(const TestStack&) = delete;
+  TestStack& operator=(const TestStack&) = delete;
+
+  // ----- Where things are. Ports are fixed for the stack's life, across restarts.
+  const std::string& data_dir() const { return dir_; }
+  const std::string& secret_file() const { return secret_file_; }
+  const std::string& jwt_secret() const { return secret_; }
+  const TestStackOptions& options() const { return options_; }
+  int redis_port() const { return redis_port_; }
+  int mqtt_port() const { return mqtt_port_; }
+  int http_port() const { return http_port_; }
+  int metrics_port() const { return metrics_port_; }  // the downlink's /metrics and /healthz
+  std::string http_url() const;                       // "http://127.0.0.1:<http_port>"
+  std::string log_path(Component c) const;
+
+  // ----- Control. Start* is a no-op (OK) on a running component; it fails (Unavailable) with
+  // the end of the log if the component exits or isn't ready within ready_timeout. Stop* sends
+  // SIGTERM (SIGKILL after stop_timeout); Kill* sends SIGKILL at once: nothing is flushed.
+  Status Start(Component c, WaitFor wait = WaitFor::kReady);
+  void Stop(Component c);
+  void Kill(Component c);
+  Status Restart(Component c, WaitFor wait = WaitFor::kReady);  // Stop, then Start
+  bool Running(Component c);
+  // The process itself, e.g. to SIGSTOP it or read its PID.
+  ChildProcess& process(Component c);
+
+  Status StartRedis(WaitFor w = WaitFor::kReady) { return Start(Component::kRedis, w); }
+  void StopRedis() { Stop(Component::kRedis); }
+  void KillRedis() { Kill(Component::kRedis); }
+  Status RestartRedis(WaitFor w = WaitFor::kReady) { return Restart(Component::kRedis, w); }
+  Status StartBroker(WaitFor w = WaitFor::kReady) { return Start(Component::kBroker, w); }
+  void StopBroker() { Stop(Component::kBroker); }
+  void KillBroker() { Kill(Component::kBroker); }
+  Status RestartBroker(WaitFor w = WaitFor::kReady) { return Restart(Component::kBroker, w); }
+  Status StartUplink(WaitFor w = WaitFor::kReady) { return Start(Component::kUplink, w); }
+  void StopUplink() { Stop(Component::kUplink); }
+  void KillUplink() { Kill(Component::kUplink); }
+  Status RestartUplink(WaitFor w = WaitFor::kReady) { return Restart(Component::kUplink, w); }
+  Status StartDownlink(WaitFor w = WaitFor::kReady) { return Start(Component::kDownlink, w); }
+  void StopDownlink() { Stop(Component::kDownlink); }
+  void KillDownlink() { Kill(Component::kDownlink); }
+  Status RestartDownlink(WaitFor w = WaitFor::kReady) { return Restart(Component::kDownlink, w); }
+
+  // ----- Scale-out: more uplinks (each on its own port) and downlinks (each its own consumer
+  // name) over the same Redis and broker; stopped with the stack. On failure, the Status quotes
+  // the log.
+  // The new uplink's HTTP port, once its /readyz is 200.
+  Result<int> StartExtraUplink();
+  // Once its /healthz is 200.
+  Status StartExtraDownlink();
+  std::vector<std::unique_ptr<ChildProcess>>& extra_uplinks() { return extra_uplinks_; }
+  std::vector<std::unique_ptr<ChildProcess>>& extra_downlinks() { return extra_downlinks_; }
+
+  // ----- Looking inside.
+  // One command on a fresh connection to the stack's Redis, e.g. {"XLEN", "..."}.
+  Result<RedisValue> RedisCommand(const std::vector<std::string>& args) const;
+  // The end of a component's log, for CHECK messages.
+  std::string LogTail(Component c, size_t lines = 40) const;
+  // The ends of all four logs, labelled: what a failing test should print.
+  std::string AllLogTails(size_t lines = 20) const;
+
+ private:
+  // The temporary directory; removed when destroyed. A member of its own so that it goes last,
+  // also when the constructor throws.
+  class TempDir {
+   public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+
+   private:
+    std::string path_;
+  };
+
+  ChildSpec SpecFor(Component c, int http_port, const std::string& log_name) const;
+  Status WaitReady(Component c, ChildProcess& p, WaitFor wait, int port) const;
+  // The first start, retried on fresh ports when another program took a port in between.
+  void StartOrThrow(Component c, WaitFor wait);
+  void WriteBrokerConfig() const;
+  int& PortOf(Component c);
+
+  TestStackOptions options_;
+  TempDir temp_;
+  std::string dir_;
+  std::string secret_file_;
+  std::string secret_;
+  int redis_port_ = 0;
+  int mqtt_port_ = 0;
+  int http_port_ = 0;
+  int metrics_port_ = 0;
+  int extra_count_ = 0;  // names the logs of extra uplinks and downlinks
+
+  // Declared in start order: destroyed (stopped) API first, Redis last.
+  ChildProcess redis_;
+  ChildProcess broker_;
+  ChildProcess downlink_;
+  ChildProcess uplink_;
+  std::vector<std::unique_ptr<ChildProcess>> extra_downlinks_;
+  std::vector<std::unique_ptr<ChildProcess>> extra_uplinks_;
+};
+
+}  // namespace courier::testing
