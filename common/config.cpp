@@ -67,7 +67,8 @@ void AddUplinkFlags(CLI::App& app, Config* c) {
 void AddDownlinkFlags(CLI::App& app, Config* c) {
   Flag(app, "metrics-port", &c->metrics_port, "port of /metrics and /healthz (0: none)");
   Flag(app, "consumer-name", &c->consumer_name,
-       "consumer name in the delivery group (default <hostname>-<pid>)");
+       "consumer name in the delivery group, stable across restarts; distinct per downlink "
+       "(default <hostname>)");
 }
 
 Status FinishConfig(Config* c) {
@@ -76,7 +77,7 @@ Status FinishConfig(Config* c) {
   if (c->consumer_name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    c->consumer_name = std::string(host) + "-" + std::to_string(getpid());
+    c->consumer_name = host;
   }
   auto port_ok = [](int p) { return p >= 0 && p < 65536; };
   if (!port_ok(c->http_port) || !port_ok(c->redis.port) || !port_ok(c->mqtt.port) ||

@@ -60,7 +60,10 @@ struct Config {
 
   // Downlink.
   int metrics_port = 0;  // 0: no metrics listener
-  std::string consumer_name;  // default <hostname>-<pid>
+  // Name in the delivery consumer group; default <hostname>. Stable across restarts, so a
+  // restarted downlink resumes its own unacknowledged deliveries at once. Two downlinks on one
+  // host need distinct names.
+  std::string consumer_name;
   int delivery_shards = 4;    // streams {dq:0..n-1}:deliveries; all processes must agree
 
   // Shared.
