@@ -94,10 +94,12 @@ Status FinishConfig(Config* c) {
   if (c->mqtt.topic_root.empty() || c->mqtt.topic_root.find_first_of("+#") != std::string::npos) {
     return Status::InvalidField("topic-root must be a non-empty topic without wildcards");
   }
-  const Limits& l = c->limits;
-  if (l.sync_default_limit < 1 || l.sync_max_limit < l.sync_default_limit) {
-    return Status::InvalidField("sync limits must be 1 <= default <= max");
+  Limits& l = c->limits;
+  if (l.sync_default_limit < 1 || l.sync_max_limit < 1) {
+    return Status::InvalidField("sync limits must be at least 1");
   }
+  // A maximum set below the default page lowers the default with it.
+  l.sync_default_limit = std::min(l.sync_default_limit, l.sync_max_limit);
   if (l.send_rate_per_s <= 0 || l.send_burst < 1 || l.token_ttl_s < 60 ||
       l.inbox_max_entries < 1 || l.cmid_window_s < 1) {
     return Status::InvalidField("a limit is out of range");

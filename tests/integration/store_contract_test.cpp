@@ -1,0 +1,59 @@
+// The MessageStore contract (tests/unit/message_store_contract.h) against RedisMessageStore over
+// a real redis-server: the same checks that keep the in-memory fake of the unit tier honest.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "common/redis_client.h"
+#include "common/redis_message_store.h"
+#include "tests/support/test_stack.h"
+#include "tests/unit/message_store_contract.h"
+
+namespace courier::testing {
+namespace {
+
+TestStackOptions RedisOnly() {
+  TestStackOptions o;
+  o.start_broker = false;
+  o.start_uplink = false;
+  o.start_downlink = false;
+  return o;
+}
+
+TEST_CASE("store contract: RedisMessageStore keeps the MessageStore contract on a real Redis") {
+  // doctest runs this body once per SUBCASE of the contract; each run gets its own Redis and,
+  // to be safe should that ever be shared, its own user ids.
+  static int run = 0;
+  const std::string prefix = "run" + std::to_string(++run) + "_";
+  TestStack stack(RedisOnly());
+  RedisConfig config;
+  config.host = TestStack::kHost;
+  config.port = stack.redis_port();
+  RedisPool pool(config, 4);
+  RedisMessageStore store(&pool, StorePolicy{});
+  REQUIRE(store.Ping().ok());
+  CheckMessageStoreContract(&store, prefix);
+}
+
+TEST_CASE(
+    "store contract: RedisMessageStore reports Unavailable, not a crash, when Redis is gone") {
+  TestStack stack(RedisOnly());
+  RedisConfig config;
+  config.host = TestStack::kHost;
+  config.port = stack.redis_port();
+  RedisPool pool(config, 2);
+  RedisMessageStore store(&pool, StorePolicy{});
+  REQUIRE(store.Ping().ok());
+  stack.KillRedis();
+  CHECK(store.Ping().code() == Status::Code::kUnavailable);
+  CHECK(store.PasswordHash("anyone").status().code() == Status::Code::kUnavailable);
+  Caller c{"a", "d", "s"};
+  CHECK(store.Sync(c, 0, 10, "e").status().code() == Status::Code::kUnavailable);
+  CHECK(store.CreateUser({"a", "h", "a", 1, "e"}).code() == Status::Code::kUnavailable);
+  REQUIRE(stack.StartRedis().ok());
+  CHECK(store.Ping().ok());
+  CHECK(store.CreateUser({"a", "h", "a", 1, "e"}).ok());
+}
+
+}  // namespace
+}  // namespace courier::testing
