@@ -13,6 +13,7 @@
 #include "common/jwt.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/process_setup.h"
 #include "downlink/delivery_worker.h"
 #include "downlink/mqtt_publisher.h"
 #include "downlink/redis_delivery_queue.h"
@@ -23,26 +24,11 @@ int main(int argc, char** argv) {
   CLI::App app{"courier-downlink: pushes Courier's deliveries to the MQTT broker"};
   AddCommonFlags(app, &config);
   AddDownlinkFlags(app, &config);
-  CLI11_PARSE(app, argc, argv);
-  InitLogging("downlink", config.log_level);
-  if (Status s = FinishConfig(&config); !s.ok()) {
-    spdlog::critical("configuration: {}", s.message());
-    return 2;
-  }
-  auto secrets = LoadJwtSecrets(config);
-  if (!secrets.ok()) {
-    spdlog::critical("configuration: {}", secrets.status().message());
-    return 2;
-  }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> secrets = LoadConfigOrExit(app, argc, argv, &config, "downlink");
+  sigset_t stop_signals = BlockStopSignals();  // one thread waits for them
 
   SystemClock clock;
-  JwtCodec jwt(std::move(*secrets));
+  JwtCodec jwt(std::move(secrets));
   MetricsRegistry metrics;
   RedisDeliveryQueue queue(config.redis, config.delivery_shards, config.consumer_name);
   MqttPublisher publisher(config.mqtt, "courier-downlink:" + config.consumer_name, &jwt, &clock);

@@ -10,6 +10,7 @@
 #include "common/jwt.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/process_setup.h"
 #include "common/redis_message_store.h"
 #include "uplink/auth_service.h"
 #include "uplink/broker_probe.h"
@@ -24,29 +25,12 @@ int main(int argc, char** argv) {
   CLI::App app{"courier-uplink: Courier's HTTP API"};
   AddCommonFlags(app, &config);
   AddUplinkFlags(app, &config);
-  CLI11_PARSE(app, argc, argv);
-  InitLogging("uplink", config.log_level);
-  if (Status s = FinishConfig(&config); !s.ok()) {
-    spdlog::critical("configuration: {}", s.message());
-    return 2;
-  }
-  auto secrets = LoadJwtSecrets(config);
-  if (!secrets.ok()) {
-    spdlog::critical("configuration: {}", secrets.status().message());
-    return 2;
-  }
-
-  // Block the stop signals in every thread; one thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> secrets = LoadConfigOrExit(app, argc, argv, &config, "uplink");
+  sigset_t stop_signals = BlockStopSignals();  // one thread waits for them
 
   SystemClock clock;
   RandomIdGenerator ids;
-  JwtCodec jwt(std::move(*secrets));
+  JwtCodec jwt(std::move(secrets));
   MetricsRegistry metrics;
   // One connection per HTTP worker, so no request waits for a connection.
   RedisPool redis(config.redis, config.http_threads);

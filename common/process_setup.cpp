@@ -1,0 +1,40 @@
+#include "common/process_setup.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "common/log.h"
+
+namespace courier {
+
+std::vector<std::string> LoadConfigOrExit(CLI::App& app, int argc, char** argv, Config* config,
+                                          const std::string& process) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
+  }
+  InitLogging(process, config->log_level);
+  if (Status s = FinishConfig(config); !s.ok()) {
+    spdlog::critical("configuration: {}", s.message());
+    std::exit(2);
+  }
+  auto secrets = LoadJwtSecrets(*config);
+  if (!secrets.ok()) {
+    spdlog::critical("configuration: {}", secrets.status().message());
+    std::exit(2);
+  }
+  return std::move(*secrets);
+}
+
+sigset_t BlockStopSignals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return stop;
+}
+
+}  // namespace courier
