@@ -137,4 +137,13 @@ std::string AccessPolicy::DeviceTopic(std::string_view user_id, std::string_view
   return t;
 }
 
+Status AccessPolicy::CheckDeviceConnection(int keepalive_s, bool clean_session) {
+  if (keepalive_s < 1 || keepalive_s > kMaxDeviceKeepaliveS) {
+    return Status::Unauthorized("keepalive must be 1-" + std::to_string(kMaxDeviceKeepaliveS) +
+                                " s, got " + std::to_string(keepalive_s));
+  }
+  if (!clean_session) return Status::Unauthorized("devices must connect with a clean session");
+  return Status::Ok();
+}
+
 }  // namespace courier::broker

@@ -19,6 +19,8 @@
 
 namespace courier::broker {
 
+inline constexpr int kMaxDeviceKeepaliveS = 60;
+
 struct PolicyConfig {
   std::string topic_root = "courier";            // REQUIRES: IsValidTopicRoot
   std::string service_user = "courier-service";  // the downlink's broker account
@@ -65,6 +67,11 @@ class AccessPolicy {
   // Unauthorized with a reason for the log otherwise (never the token itself). Never throws.
   Result<ClientIdentity> Authenticate(std::string_view client_id, std::string_view username,
                                       std::string_view password, int64_t now_s) const;
+
+  // SPEC §4: a device connects with a clean session and a keepalive of 1-60 s, so that a lost
+  // connection is noticed in time (its online state depends on it) and the broker keeps no
+  // queue for it (the inbox in Redis is the record). OK, or Unauthorized saying which.
+  static Status CheckDeviceConnection(int keepalive_s, bool clean_session);
 
   // SUBSCRIBE to `topic_filter`: a device only to exactly its inbox and its device topic (no
   // wildcards, no $share, no rooms yet); the service account to anything.

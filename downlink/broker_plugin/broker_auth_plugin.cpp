@@ -116,6 +116,15 @@ int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
     return MOSQ_ERR_SUCCESS;
   }
 
+  if (Status s = AccessPolicy::CheckDeviceConnection(mosquitto_client_keepalive(event.client),
+                                                     mosquitto_client_clean_session(event.client));
+      !s.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         "courier: connect denied client=%s address=%s reason=%s",
+                         Printable(client_id).c_str(), AddressOf(event.client).c_str(),
+                         s.message().c_str());
+    return MOSQ_ERR_AUTH;
+  }
   Result<bool> session_live =
       presence_.CheckSessionAndMarkOnline(who->user_id, who->session_id, who->device_id, now_ms);
   if (!session_live.ok()) {

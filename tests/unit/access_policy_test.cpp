@@ -519,3 +519,18 @@ TEST_SUITE("broker log text") {
 }
 
 }  // namespace courier::broker
+
+namespace courier::broker {
+
+TEST_CASE("broker: devices connect with a clean session and a keepalive of 1-60 s") {
+  CHECK(AccessPolicy::CheckDeviceConnection(30, true).ok());
+  CHECK(AccessPolicy::CheckDeviceConnection(1, true).ok());
+  CHECK(AccessPolicy::CheckDeviceConnection(60, true).ok());
+  CHECK(AccessPolicy::CheckDeviceConnection(0, true).code() == Status::Code::kUnauthorized);
+  CHECK(AccessPolicy::CheckDeviceConnection(61, true).code() == Status::Code::kUnauthorized);
+  CHECK(AccessPolicy::CheckDeviceConnection(65535, true).code() == Status::Code::kUnauthorized);
+  CHECK(AccessPolicy::CheckDeviceConnection(30, false).message() ==
+        "devices must connect with a clean session");
+}
+
+}  // namespace courier::broker
