@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/jwt.h"
+#include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_stack.h"
 
@@ -24,19 +25,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::set<std::string> Keys(const json& object) {
-  std::set<std::string> out;
-  if (!object.is_object()) return out;
-  for (auto it = object.begin(); it != object.end(); ++it) out.insert(it.key());
-  return out;
-}
 
 // The documented error shape, exactly: status, code, a human message, a JSON content type.
 void CheckError(const HttpResponse& r, int status, const std::string& code,
@@ -54,49 +42,14 @@ void CheckError(const HttpResponse& r, int status, const std::string& code,
                 "Content-Type: " << r.header("Content-Type"));
 }
 
-struct Login {
-  std::string user;
-  std::string token;
-};
-
 HttpResponse RegisterUser(const HttpClient& http, const std::string& user,
                           const std::string& password) {
   return http.Post("/v1/users", {{"user_id", user}, {"password", password}});
 }
 
-void Register(const HttpClient& http, const std::string& user) {
-  HttpResponse r = RegisterUser(http, user, "pw-" + user + "-1");
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-}
-
-Login LogIn(const HttpClient& http, const std::string& user, const std::string& device = "phone") {
-  HttpResponse r =
-      http.Post("/v1/sessions",
-                {{"user_id", user}, {"password", "pw-" + user + "-1"}, {"device_id", device}});
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  return Login{user, r.json["token"].get<std::string>()};
-}
-
 HttpResponse PostRaw(const HttpClient& http, const std::string& path, const std::string& body,
                      const Login& as) {
   return http.Send("POST", path, body, "application/json", as.token);
-}
-
-HttpResponse SendMessage(const HttpClient& http, const Login& from, const json& request) {
-  return http.Post("/v1/messages", request, from.token);
-}
-
-json SendOk(const HttpClient& http, const Login& from, const std::string& to,
-            const std::string& cmid) {
-  HttpResponse r = SendMessage(http, from, {{"to", "user:" + to}, {"cmid", cmid}, {"body", cmid}});
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-  return r.json;
-}
-
-std::vector<json> Inbox(const HttpClient& http, const Login& l) {
-  HttpResponse r = http.Get("/v1/sync?after=0&limit=1000", l.token);
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  return r.json["items"].get<std::vector<json>>();
 }
 
 std::vector<std::string> Cmids(const std::vector<json>& inbox) {
@@ -112,23 +65,6 @@ void CheckStillServing(TestStack& stack, const HttpClient& http, const Login& fr
   CHECK(http.Get("/healthz").status == 200);
   CHECK(http.Get("/readyz").status == 200);
   SendOk(http, from, to, cmid);
-}
-
-TokenClaims ClaimsOf(const std::string& token) {
-  size_t dot1 = token.find('.');
-  size_t dot2 = token.find('.', dot1 + 1);
-  REQUIRE(dot2 != std::string::npos);
-  std::string payload;
-  REQUIRE(Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1), &payload));
-  json j = json::parse(payload);
-  TokenClaims c;
-  c.user_id = j["sub"].get<std::string>();
-  c.device_id = j["dev"].get<std::string>();
-  c.session_id = j["sid"].get<std::string>();
-  c.platform = j["plat"].get<std::string>();
-  c.issued_at = j["iat"].get<int64_t>();
-  c.expires_at = j["exp"].get<int64_t>();
-  return c;
 }
 
 // Sends only the head of a request that announces a `content_length`-byte JSON body, and reads
@@ -199,13 +135,36 @@ TestStackOptions ApiOptions() {
   return o;
 }
 
-TEST_CASE("api: malformed JSON is 400 invalid_json and the uplink keeps serving") {
-  TestStack stack(ApiOptions());
-  HttpClient http(stack.http_port());
-  Register(http, "alice");
-  Register(http, "bob");
-  Login alice = LogIn(http, "alice");
-  Login bob = LogIn(http, "bob");
+// What most cases here start from: a stack for the API tier, with alice and bob registered and
+// logged in on their phones.
+struct ApiFixture {
+  ApiFixture() : stack(ApiOptions()), http(stack.http_port()) {
+    Register(http, "alice");
+    Register(http, "bob");
+    alice = LogIn(http, "alice");
+    bob = LogIn(http, "bob");
+  }
+
+  TestStack stack;
+  HttpClient http;
+  Login alice;
+  Login bob;
+};
+
+// Named requests the API must refuse.
+using NamedRequests = std::vector<std::pair<std::string, json>>;
+
+// POSTs each of `requests` to `path` (with `token` unless it is empty) and checks each answer is
+// the documented 400 invalid_field.
+void CheckInvalidFields(const HttpClient& http, const std::string& path,
+                        const NamedRequests& requests, const std::string& token = "") {
+  for (const auto& [what, request] : requests) {
+    CheckError(http.Post(path, request, token), 400, "invalid_field", "POST " + path + ": " + what);
+  }
+}
+
+TEST_CASE_FIXTURE(ApiFixture,
+                  "api: malformed JSON is 400 invalid_json and the uplink keeps serving") {
   SendOk(http, alice, "bob", "before");
 
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
@@ -241,8 +200,7 @@ TEST_CASE("api: malformed JSON is 400 invalid_json and the uplink keeps serving"
   // A moderately nested body is a fine body.
   json nested = "leaf";
   for (int i = 0; i < 20; ++i) nested = json::array({nested});
-  HttpResponse ok =
-      SendMessage(http, alice, {{"to", "user:bob"}, {"cmid", "nested"}, {"body", nested}});
+  HttpResponse ok = Send(http, alice, "bob", "nested", nested);
   CHECK_MESSAGE(ok.status == 201, ok.Describe());
 
   CheckStillServing(stack, http, alice, "bob", "after");
@@ -250,16 +208,10 @@ TEST_CASE("api: malformed JSON is 400 invalid_json and the uplink keeps serving"
   CHECK(Cmids(Inbox(http, bob)) == std::vector<std::string>{"before", "nested", "after"});
 }
 
-TEST_CASE("api: wrong types, missing fields, bad ids and bad cmids are 400 invalid_field") {
-  TestStack stack(ApiOptions());
-  HttpClient http(stack.http_port());
-  Register(http, "alice");
-  Register(http, "bob");
-  Login alice = LogIn(http, "alice");
-  Login bob = LogIn(http, "bob");
-
+TEST_CASE_FIXTURE(ApiFixture,
+                  "api: wrong types, missing fields, bad ids and bad cmids are 400 invalid_field") {
   const std::string id65(65, 'a');
-  const std::vector<std::pair<std::string, json>> sends = {
+  const NamedRequests sends = {
       {"to is a number", {{"to", 5}, {"cmid", "x1"}, {"body", 1}}},
       {"to is null", {{"to", nullptr}, {"cmid", "x2"}, {"body", 1}}},
       {"to is an array", {{"to", {"user:bob"}}, {"cmid", "x3"}, {"body", 1}}},
@@ -285,11 +237,9 @@ TEST_CASE("api: wrong types, missing fields, bad ids and bad cmids are 400 inval
       {"cmid with DEL", {{"to", "user:bob"}, {"cmid", "a\x7f"}, {"body", 1}}},
       {"cmid non-ASCII", {{"to", "user:bob"}, {"cmid", "caf\xc3\xa9"}, {"body", 1}}},
   };
-  for (const auto& [what, request] : sends) {
-    CheckError(SendMessage(http, alice, request), 400, "invalid_field", "send: " + what);
-  }
+  CheckInvalidFields(http, "/v1/messages", sends, alice.token);
 
-  const std::vector<std::pair<std::string, json>> registrations = {
+  const NamedRequests registrations = {
       {"user_id is a number", {{"user_id", 42}, {"password", "pw-123456"}}},
       {"user_id missing", {{"password", "pw-123456"}}},
       {"user_id empty", {{"user_id", ""}, {"password", "pw-123456"}}},
@@ -304,13 +254,11 @@ TEST_CASE("api: wrong types, missing fields, bad ids and bad cmids are 400 inval
       {"display_name is a number",
        {{"user_id", "carol"}, {"password", "pw-123456"}, {"display_name", 5}}},
   };
-  for (const auto& [what, request] : registrations) {
-    CheckError(http.Post("/v1/users", request), 400, "invalid_field", "register: " + what);
-  }
+  CheckInvalidFields(http, "/v1/users", registrations);
   // None of them created carol.
   CHECK(RegisterUser(http, "carol", "pw-carol-1").status == 201);
 
-  const std::vector<std::pair<std::string, json>> logins = {
+  const NamedRequests logins = {
       {"device_id missing", {{"user_id", "bob"}, {"password", "pw-bob-1"}}},
       {"device_id with a slash",
        {{"user_id", "bob"}, {"password", "pw-bob-1"}, {"device_id", "a/b"}}},
@@ -323,21 +271,17 @@ TEST_CASE("api: wrong types, missing fields, bad ids and bad cmids are 400 inval
       {"platform is a number",
        {{"user_id", "bob"}, {"password", "pw-bob-1"}, {"device_id", "d"}, {"platform", 3}}},
   };
-  for (const auto& [what, request] : logins) {
-    CheckError(http.Post("/v1/sessions", request), 400, "invalid_field", "login: " + what);
-  }
+  CheckInvalidFields(http, "/v1/sessions", logins);
   // None of them replaced bob's session.
   CHECK(http.Get("/v1/sync", bob.token).status == 200);
 
-  const std::vector<std::pair<std::string, json>> acks = {
+  const NamedRequests acks = {
       {"seq is a string", {{"seq", "5"}}},
       {"seq negative", {{"seq", -1}}},
       {"seq fractional", {{"seq", 1.5}}},
       {"seq missing", json::object()},
   };
-  for (const auto& [what, request] : acks) {
-    CheckError(http.Post("/v1/acks", request, bob.token), 400, "invalid_field", "ack: " + what);
-  }
+  CheckInvalidFields(http, "/v1/acks", acks, bob.token);
 
   // The edges that are valid: 64-character ids and cmids of any printable ASCII.
   const std::string id64(64, 'z');
@@ -346,8 +290,7 @@ TEST_CASE("api: wrong types, missing fields, bad ids and bad cmids are 400 inval
   std::string cmid64 = R"(!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~)";
   cmid64 += std::string(64 - cmid64.size(), '~');
   REQUIRE(cmid64.size() == 64);
-  HttpResponse edge =
-      SendMessage(http, alice, {{"to", "user:" + id64}, {"cmid", cmid64}, {"body", 1}});
+  HttpResponse edge = Send(http, alice, id64, cmid64, 1);
   CHECK_MESSAGE(edge.status == 201, edge.Describe());
 
   CheckStillServing(stack, http, alice, "bob", "after");
@@ -355,22 +298,13 @@ TEST_CASE("api: wrong types, missing fields, bad ids and bad cmids are 400 inval
   CHECK(Cmids(Inbox(http, alice)) == std::vector<std::string>{cmid64, "after"});
 }
 
-TEST_CASE("api: a body over 16 KiB and a request over the size limit are 413 too_large") {
-  TestStack stack(ApiOptions());
-  HttpClient http(stack.http_port());
-  Register(http, "alice");
-  Register(http, "bob");
-  Login alice = LogIn(http, "alice");
-  Login bob = LogIn(http, "bob");
-
+TEST_CASE_FIXTURE(ApiFixture,
+                  "api: a body over 16 KiB and a request over the size limit are 413 too_large") {
   // A string body of n characters serializes to n + 2 bytes.
-  HttpResponse at_limit = SendMessage(
-      http, alice, {{"to", "user:bob"}, {"cmid", "16k"}, {"body", std::string(16382, 'x')}});
+  HttpResponse at_limit = Send(http, alice, "bob", "16k", std::string(16382, 'x'));
   CHECK_MESSAGE(at_limit.status == 201, at_limit.Describe());
-  CheckError(
-      SendMessage(http, alice,
-                  {{"to", "user:bob"}, {"cmid", "16k+1"}, {"body", std::string(16383, 'x')}}),
-      413, "too_large", "body of 16385 bytes");
+  CheckError(Send(http, alice, "bob", "16k+1", std::string(16383, 'x')), 413, "too_large",
+             "body of 16385 bytes");
   // Counted serialized compactly: whitespace in the request does not count (6 KB compact).
   std::string spaced = R"({"to":"user:bob","cmid":"spaced","body":[)";
   for (int i = 0; i < 3000; ++i) spaced += std::string(i ? ",      " : "") + "1";  // ~21 KB
@@ -379,8 +313,8 @@ TEST_CASE("api: a body over 16 KiB and a request over the size limit are 413 too
   CHECK_MESSAGE(compact.status == 201, compact.Describe());
   json big_object = json::object();
   for (int i = 0; i < 2000; ++i) big_object["k" + std::to_string(i)] = i;  // ~20 KiB
-  CheckError(SendMessage(http, alice, {{"to", "user:bob"}, {"cmid", "obj"}, {"body", big_object}}),
-             413, "too_large", "object body over 16 KiB");
+  CheckError(Send(http, alice, "bob", "obj", big_object), 413, "too_large",
+             "object body over 16 KiB");
 
   // A request over the server's maximum (256 KiB) is refused on its Content-Length, before its
   // body is read (see RawRequestHead for why not through HttpClient).
@@ -394,29 +328,22 @@ TEST_CASE("api: a body over 16 KiB and a request over the size limit are 413 too
   CHECK(Cmids(Inbox(http, bob)) == std::vector<std::string>{"16k", "spaced", "after"});
 }
 
-TEST_CASE("api: bad query parameters are 400 invalid_field") {
-  TestStack stack(ApiOptions());
-  HttpClient http(stack.http_port());
-  Register(http, "alice");
-  Register(http, "bob");
-  Login alice = LogIn(http, "alice");
-  Login bob = LogIn(http, "bob");
+TEST_CASE_FIXTURE(ApiFixture, "api: bad query parameters are 400 invalid_field") {
   SendOk(http, alice, "bob", "m1");
 
-  for (const char* query :
+  const std::vector<std::pair<std::string, std::vector<std::string>>> bad_queries = {
+      {"/v1/sync",
        {"?after=-1", "?after=abc", "?after=1.5", "?after=", "?after=1e3", "?after=%201",
         "?after=99999999999999999999", "?after=0x10", "?limit=0", "?limit=-1", "?limit=abc",
-        "?limit=", "?limit=2.5", "?after=0&limit=0"}) {
-    CheckError(http.Get(std::string("/v1/sync") + query, bob.token), 400, "invalid_field",
-               std::string("GET /v1/sync") + query);
-  }
-  for (const char* query : {"?before=0", "?before=-3", "?before=x", "?limit=0", "?limit=x"}) {
-    CheckError(http.Get(std::string("/v1/conversations/u:alice:bob/messages") + query, bob.token),
-               400, "invalid_field", std::string("history") + query);
-  }
-  for (const char* query : {"", "?users=", "?users=a,,b", "?users=b%40d", "?users=bob,a%20b"}) {
-    CheckError(http.Get(std::string("/v1/presence") + query, bob.token), 400, "invalid_field",
-               std::string("presence") + query);
+        "?limit=", "?limit=2.5", "?after=0&limit=0"}},
+      {"/v1/conversations/u:alice:bob/messages",
+       {"?before=0", "?before=-3", "?before=x", "?limit=0", "?limit=x"}},
+      {"/v1/presence", {"", "?users=", "?users=a,,b", "?users=b%40d", "?users=bob,a%20b"}},
+  };
+  for (const auto& [path, queries] : bad_queries) {
+    for (const std::string& query : queries) {
+      CheckError(http.Get(path + query, bob.token), 400, "invalid_field", "GET " + path + query);
+    }
   }
   CheckError(http.Get("/v1/conversations/garbage/messages", bob.token), 400, "invalid_field",
              "history of a malformed conversation id");
@@ -427,13 +354,7 @@ TEST_CASE("api: bad query parameters are 400 invalid_field") {
   CheckStillServing(stack, http, alice, "bob", "after");
 }
 
-TEST_CASE("api: unknown paths are 404 not_found and wrong methods are 405") {
-  TestStack stack(ApiOptions());
-  HttpClient http(stack.http_port());
-  Register(http, "alice");
-  Register(http, "bob");
-  Login alice = LogIn(http, "alice");
-
+TEST_CASE_FIXTURE(ApiFixture, "api: unknown paths are 404 not_found and wrong methods are 405") {
   for (const char* path : {"/", "/v1", "/v1/", "/v1/nope", "/v2/messages", "/v1/messages/x/y/z",
                            "/v1/syncx", "/healthz/x", "/v1/sessions/other"}) {
     CheckError(http.Get(path, alice.token), 404, "not_found", std::string("GET ") + path);
@@ -455,13 +376,8 @@ TEST_CASE("api: unknown paths are 404 not_found and wrong methods are 405") {
   CheckStillServing(stack, http, alice, "bob", "after");
 }
 
-TEST_CASE("api: missing, garbage, expired and forged tokens are 401 unauthorized") {
-  TestStack stack(ApiOptions());
-  HttpClient http(stack.http_port());
-  Register(http, "alice");
-  Register(http, "bob");
-  Login alice = LogIn(http, "alice");
-  Login bob = LogIn(http, "bob");
+TEST_CASE_FIXTURE(ApiFixture,
+                  "api: missing, garbage, expired and forged tokens are 401 unauthorized") {
   const TokenClaims claims = ClaimsOf(bob.token);
   const int64_t now_s = WallMs() / 1000;
   JwtCodec stack_codec({stack.jwt_secret()});
@@ -521,20 +437,15 @@ TEST_CASE("api: missing, garbage, expired and forged tokens are 401 unauthorized
   CHECK(Cmids(Inbox(http, alice)) == std::vector<std::string>{"after"});  // no "forged"
 }
 
-TEST_CASE("api: unknown recipient 404, not a member 403, taken user id 409, bad login 401") {
-  TestStack stack(ApiOptions());
-  HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice");
-  Login bob = LogIn(http, "bob");
+TEST_CASE_FIXTURE(
+    ApiFixture, "api: unknown recipient 404, not a member 403, taken user id 409, bad login 401") {
+  Register(http, "carol");
   Login carol = LogIn(http, "carol");
 
-  CheckError(SendMessage(http, alice, {{"to", "user:nobody"}, {"cmid", "n1"}, {"body", 1}}), 404,
-             "not_found", "send to an unknown user");
+  CheckError(Send(http, alice, "nobody", "n1", 1), 404, "not_found", "send to an unknown user");
   // Nothing was recorded for that cmid: once the user exists, the same cmid is a new message.
   Register(http, "nobody");
-  HttpResponse retry =
-      SendMessage(http, alice, {{"to", "user:nobody"}, {"cmid", "n1"}, {"body", 1}});
+  HttpResponse retry = Send(http, alice, "nobody", "n1", 1);
   CHECK_MESSAGE(retry.status == 201, retry.Describe());
   CHECK(retry.json["conv_seq"] == 1);
 
@@ -612,8 +523,7 @@ TEST_CASE("api: sends beyond the burst are 429 rate_limited with Retry-After (--
 
   std::vector<HttpResponse> replies;
   for (int i = 0; i < 15; ++i) {
-    replies.push_back(SendMessage(
-        http, alice, {{"to", "user:bob"}, {"cmid", "r" + std::to_string(i)}, {"body", i}}));
+    replies.push_back(Send(http, alice, "bob", "r" + std::to_string(i), i));
   }
   for (int i = 0; i < 10; ++i) {
     CAPTURE(i);
@@ -631,7 +541,7 @@ TEST_CASE("api: sends beyond the burst are 429 rate_limited with Retry-After (--
     CHECK(retry_after <= 2);  // one token at 1/s
   }
   // A retry of an accepted message is answered from the record even while limited.
-  HttpResponse dup = SendMessage(http, alice, {{"to", "user:bob"}, {"cmid", "r3"}, {"body", 3}});
+  HttpResponse dup = Send(http, alice, "bob", "r3", 3);
   CHECK_MESSAGE(dup.status == 200, dup.Describe());
   CHECK(dup.json == replies[3].json);
   // The bucket is per user.
@@ -639,8 +549,7 @@ TEST_CASE("api: sends beyond the burst are 429 rate_limited with Retry-After (--
 
   // After Retry-After, the sender may send again.
   std::this_thread::sleep_for(std::chrono::seconds(retry_after) + 100ms);
-  HttpResponse later =
-      SendMessage(http, alice, {{"to", "user:bob"}, {"cmid", "r10"}, {"body", 10}});
+  HttpResponse later = Send(http, alice, "bob", "r10", 10);
   CHECK_MESSAGE(later.status == 201, later.Describe());
   CHECK(later.json["conv_seq"] == 11);  // no conv_seq was spent on the refused sends
 

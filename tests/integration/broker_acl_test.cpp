@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/jwt.h"
+#include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
 #include "tests/support/test_stack.h"
@@ -28,83 +29,17 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 using Steady = std::chrono::steady_clock;
 
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+// How long ConnectAs and this file's ConnectDevice calls give the broker to answer a CONNECT.
+constexpr auto kConnectTimeout = 5000ms;
 
-struct Login {
-  std::string user;
-  std::string device;
-  std::string token;
-  json mqtt;
-  json answer;
-  std::string client_id() const { return mqtt["client_id"].get<std::string>(); }
-  std::string inbox() const { return mqtt["topics"]["inbox"].get<std::string>(); }
-  std::string device_topic() const { return mqtt["topics"]["device"].get<std::string>(); }
-};
-
-void Register(const HttpClient& http, const std::string& user) {
-  HttpResponse r = http.Post("/v1/users", {{"user_id", user}, {"password", "pw-" + user + "-1"}});
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-}
-
-Login LogIn(const HttpClient& http, const std::string& user, const std::string& device,
-            const std::string& platform = "cli") {
-  HttpResponse r = http.Post("/v1/sessions", {{"user_id", user},
-                                              {"password", "pw-" + user + "-1"},
-                                              {"device_id", device},
-                                              {"platform", platform}});
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  return Login{user, device, r.json["token"].get<std::string>(), r.json["mqtt"], r.json};
-}
-
+// Connects as the login's client id, with its user id and token (what its mqtt block says).
 bool ConnectAs(MqttDevice& d, const Login& l) {
-  return d.Connect(l.client_id(), l.user, l.token, std::chrono::seconds(30), 5000ms);
-}
-
-void ConnectDevice(MqttDevice& d, const Login& l, const TestStack& stack) {
-  REQUIRE_MESSAGE(ConnectAs(d, l), d.last_error() << "\n" << stack.LogTail(Component::kBroker));
-  REQUIRE(d.Subscribe({l.inbox(), l.device_topic()}) == std::vector<int>{1, 1});
-}
-
-json SendOk(const HttpClient& http, const Login& from, const std::string& to_user,
-            const std::string& cmid) {
-  HttpResponse r = http.Post(
-      "/v1/messages", {{"to", "user:" + to_user}, {"cmid", cmid}, {"body", {{"text", cmid}}}},
-      from.token);
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-  return r.json;
-}
-
-bool WaitForCmid(const MqttDevice& d, const std::string& cmid, std::chrono::milliseconds t = 10s) {
-  return d.WaitFor(
-      [&](const MqttMessage& m) { return m.json.is_object() && m.json.value("cmid", "") == cmid; },
-      1, t);
+  return d.Connect(l.client_id(), l.user, l.token, std::chrono::seconds(30), kConnectTimeout);
 }
 
 bool IsKick(const MqttMessage& m, const std::string& reason) {
   return m.json.is_object() && m.json.value("event", "") == "session.kicked" &&
          m.json.value("reason", "") == reason;
-}
-
-// The claims of a token the uplink issued (its payload, base64url-decoded).
-TokenClaims ClaimsOf(const std::string& token) {
-  size_t dot1 = token.find('.');
-  size_t dot2 = token.find('.', dot1 + 1);
-  REQUIRE(dot2 != std::string::npos);
-  std::string payload;
-  REQUIRE(Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1), &payload));
-  json j = json::parse(payload);
-  TokenClaims c;
-  c.user_id = j["sub"].get<std::string>();
-  c.device_id = j["dev"].get<std::string>();
-  c.session_id = j["sid"].get<std::string>();
-  c.platform = j["plat"].get<std::string>();
-  c.issued_at = j["iat"].get<int64_t>();
-  c.expires_at = j["exp"].get<int64_t>();
-  return c;
 }
 
 std::string PresenceOf(const HttpClient& http, const Login& asker, const std::string& user,
@@ -241,8 +176,8 @@ TEST_CASE("broker: a device subscribes to its own inbox and device topics, and t
   // Traffic on the forbidden topics: a message to alice, and kicks of alice:phone and
   // bob:tablet. Their rightful receivers see it arrive.
   MqttDevice alice_phone(stack.mqtt_port()), tablet(stack.mqtt_port());
-  ConnectDevice(alice_phone, alice, stack);
-  ConnectDevice(tablet, bob_tablet, stack);
+  ConnectDevice(alice_phone, alice, stack, kConnectTimeout);
+  ConnectDevice(tablet, bob_tablet, stack, kConnectTimeout);
   SendOk(http, carol, "alice", "to-alice");
   REQUIRE_MESSAGE(WaitForCmid(alice_phone, "to-alice"), stack.AllLogTails());
   LogIn(http, "alice", "phone2");            // same platform: kicks alice:phone
@@ -271,9 +206,9 @@ TEST_CASE("broker: a device's publishes never reach a subscriber, and it cannot 
   Login bob = LogIn(http, "bob", "phone", "ios");
   Login bob_laptop = LogIn(http, "bob", "laptop", "desktop");
   MqttDevice alice_phone(stack.mqtt_port()), phone(stack.mqtt_port()), laptop(stack.mqtt_port());
-  ConnectDevice(alice_phone, alice, stack);
-  ConnectDevice(phone, bob, stack);
-  ConnectDevice(laptop, bob_laptop, stack);
+  ConnectDevice(alice_phone, alice, stack, kConnectTimeout);
+  ConnectDevice(phone, bob, stack, kConnectTimeout);
+  ConnectDevice(laptop, bob_laptop, stack, kConnectTimeout);
 
   const std::string forged =
       R"({"seq":1,"type":"message","id":"forged","conv":"u:alice:bob","conv_seq":1,)"
@@ -397,7 +332,7 @@ TEST_CASE("broker: logout drops the device's connection and its token is refused
   Login bob = LogIn(http, "bob", "phone");
   Login bob_tablet = LogIn(http, "bob", "tablet", "android");
   MqttDevice phone(stack.mqtt_port());
-  ConnectDevice(phone, bob, stack);
+  ConnectDevice(phone, bob, stack, kConnectTimeout);
   json state;
   REQUIRE(WaitForOnline(http, alice, "bob", true, 1000ms, &state));
 
@@ -429,7 +364,7 @@ TEST_CASE("broker: logout drops the device's connection and its token is refused
   // A new login works as before.
   Login fresh = LogIn(http, "bob", "phone");
   MqttDevice phone2(stack.mqtt_port());
-  ConnectDevice(phone2, fresh, stack);
+  ConnectDevice(phone2, fresh, stack, kConnectTimeout);
   CHECK(http.Get("/v1/sync", fresh.token).status == 200);
 }
 
@@ -442,8 +377,8 @@ TEST_CASE("broker: a second login on the same platform kicks the old device (sin
   Login old_login = LogIn(http, "bob", "phone", "ios");
   Login android = LogIn(http, "bob", "tablet", "android");
   MqttDevice old_phone(stack.mqtt_port()), tablet(stack.mqtt_port());
-  ConnectDevice(old_phone, old_login, stack);
-  ConnectDevice(tablet, android, stack);
+  ConnectDevice(old_phone, old_login, stack, kConnectTimeout);
+  ConnectDevice(tablet, android, stack, kConnectTimeout);
 
   const int64_t before_ms = WallMs();
   Login new_login = LogIn(http, "bob", "phone2", "ios");
@@ -479,7 +414,7 @@ TEST_CASE("broker: a second login on the same platform kicks the old device (sin
   // The new device and the other platform's device are live and get messages; the tablet was
   // not kicked.
   MqttDevice new_phone(stack.mqtt_port());
-  ConnectDevice(new_phone, new_login, stack);
+  ConnectDevice(new_phone, new_login, stack, kConnectTimeout);
   SendOk(http, alice, "bob", "after-kick");
   REQUIRE(WaitForCmid(new_phone, "after-kick"));
   REQUIRE(WaitForCmid(tablet, "after-kick"));
@@ -534,7 +469,7 @@ TEST_CASE(
   Login alice = LogIn(http, "alice", "phone");
   Login first = LogIn(http, "bob", "phone", "ios");
   MqttDevice old_conn(stack.mqtt_port());
-  ConnectDevice(old_conn, first, stack);
+  ConnectDevice(old_conn, first, stack, kConnectTimeout);
 
   // The same device logs in again: its old session ends and its old connection is dropped, but
   // it is not told it was kicked (it replaced itself).
@@ -550,7 +485,7 @@ TEST_CASE(
   stack.StopDownlink();
   Login third = LogIn(http, "bob", "phone", "ios");  // ends `second`; its kick waits in Redis
   MqttDevice fresh(stack.mqtt_port());
-  ConnectDevice(fresh, third, stack);
+  ConnectDevice(fresh, third, stack, kConnectTimeout);
   REQUIRE(stack.StartDownlink().ok());
   // Bob's deliveries are relayed in order: once this message is here, the kick was handled.
   SendOk(http, alice, "bob", "after-relogin");
@@ -607,7 +542,9 @@ TEST_CASE(
   CHECK(WaitForOnline(http, alice, "bob", false, 1000ms, &state));
 }
 
-TEST_CASE("presence: a device lost without DISCONNECT is offline within 1.5 x keepalive + the broker's sweep") {
+TEST_CASE(
+    "presence: a device lost without DISCONNECT is offline within 1.5 x keepalive + the broker's "
+    "sweep") {
   TestStack stack;
   HttpClient http(stack.http_port());
   Register(http, "alice");

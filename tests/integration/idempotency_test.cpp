@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
 #include "tests/support/test_stack.h"
@@ -21,65 +22,10 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-struct Login {
-  std::string user;
-  std::string device;
-  std::string token;
-  json mqtt;
-};
-
-void Register(const HttpClient& http, const std::string& user) {
-  HttpResponse r = http.Post("/v1/users", {{"user_id", user}, {"password", "pw-" + user + "-1"}});
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-}
-
-Login LogIn(const HttpClient& http, const std::string& user, const std::string& device,
-            const std::string& platform = "cli") {
-  HttpResponse r = http.Post("/v1/sessions", {{"user_id", user},
-                                              {"password", "pw-" + user + "-1"},
-                                              {"device_id", device},
-                                              {"platform", platform}});
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  return Login{user, device, r.json["token"].get<std::string>(), r.json["mqtt"]};
-}
-
-void ConnectInbox(MqttDevice& device, const Login& l, const TestStack& stack) {
-  REQUIRE_MESSAGE(
-      device.Connect(l.mqtt["client_id"].get<std::string>(), l.mqtt["username"].get<std::string>(),
-                     l.mqtt["password"].get<std::string>()),
-      device.last_error() << "\n"
-                          << stack.LogTail(Component::kBroker));
-  REQUIRE(device.Subscribe({l.mqtt["topics"]["inbox"].get<std::string>()}) == std::vector<int>{1});
-}
-
-HttpResponse Send(const HttpClient& http, const Login& from, const std::string& to_user,
-                  const std::string& cmid, const json& body) {
-  return http.Post("/v1/messages", {{"to", "user:" + to_user}, {"cmid", cmid}, {"body", body}},
-                   from.token);
-}
-
-std::vector<json> SyncAll(const HttpClient& http, const Login& l) {
-  HttpResponse r = http.Get("/v1/sync?after=0&limit=1000", l.token);
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  REQUIRE(r.json["has_more"] == false);
-  return r.json["items"].get<std::vector<json>>();
-}
-
 size_t CountWithCmid(const std::vector<json>& envelopes, const std::string& cmid) {
   size_t n = 0;
   for (const json& e : envelopes) n += e.value("cmid", "") == cmid ? 1 : 0;
   return n;
-}
-
-std::vector<json> Pushes(const MqttDevice& d, const std::string& topic) {
-  std::vector<json> out;
-  for (const MqttMessage& m : d.MessagesOn(topic)) out.push_back(m.json);
-  return out;
-}
-
-bool WaitForCmid(const MqttDevice& d, const std::string& cmid) {
-  return d.WaitFor(
-      [&](const MqttMessage& m) { return m.json.is_object() && m.json.value("cmid", "") == cmid; });
 }
 
 TEST_CASE("idempotency: a repeated cmid answers 200 with the original fields and writes nothing") {
@@ -114,7 +60,7 @@ TEST_CASE("idempotency: a repeated cmid answers 200 with the original fields and
   CHECK(sentinel.json["conv_seq"] == 2);
   REQUIRE_MESSAGE(WaitForCmid(bob_phone, "sentinel"), stack.AllLogTails());
 
-  std::vector<json> pushes = Pushes(bob_phone, "courier/u/bob");
+  std::vector<json> pushes = PushesOn(bob_phone, "courier/u/bob");
   REQUIRE(pushes.size() == 2);
   CHECK(pushes[0]["cmid"] == "dup-1");
   CHECK(pushes[0]["seq"] == 1);
@@ -123,10 +69,10 @@ TEST_CASE("idempotency: a repeated cmid answers 200 with the original fields and
   CHECK(pushes[1]["cmid"] == "sentinel");
   CHECK(pushes[1]["seq"] == 2);
 
-  std::vector<json> inbox = SyncAll(http, bob);
+  std::vector<json> inbox = Inbox(http, bob);
   REQUIRE(inbox.size() == 2);
   CHECK(inbox == pushes);
-  std::vector<json> own = SyncAll(http, alice_web);  // the sender's copies
+  std::vector<json> own = Inbox(http, alice_web);  // the sender's copies
   REQUIRE(own.size() == 2);
   CHECK(CountWithCmid(own, "dup-1") == 1);
   CHECK(own[0]["seq"] == 1);
@@ -143,7 +89,7 @@ TEST_CASE("idempotency: a repeated cmid answers 200 with the original fields and
   HttpResponse late = Send(http, alice, "bob", "dup-1", json{{"v", 4}});
   CHECK_MESSAGE(late.status == 200, late.Describe());
   CHECK(late.json == first.json);
-  CHECK(SyncAll(http, bob).size() == 2);
+  CHECK(Inbox(http, bob).size() == 2);
 }
 
 TEST_CASE("idempotency: 8 concurrent sends of one cmid from 2 devices make exactly one message") {
@@ -199,7 +145,7 @@ TEST_CASE("idempotency: 8 concurrent sends of one cmid from 2 devices make exact
   REQUIRE_MESSAGE(sentinel.status == 201, sentinel.Describe());
   CHECK(sentinel.json["conv_seq"] == 2);
   REQUIRE_MESSAGE(WaitForCmid(bob_phone, "after-race"), stack.AllLogTails());
-  std::vector<json> pushes = Pushes(bob_phone, "courier/u/bob");
+  std::vector<json> pushes = PushesOn(bob_phone, "courier/u/bob");
   REQUIRE(pushes.size() == 2);
   CHECK(pushes[0]["cmid"] == "race-1");
   CHECK(pushes[0]["id"] == original["id"]);
@@ -207,10 +153,10 @@ TEST_CASE("idempotency: 8 concurrent sends of one cmid from 2 devices make exact
   CHECK(pushes[0]["seq"] == 1);
   CHECK(pushes[1]["seq"] == 2);
 
-  std::vector<json> inbox = SyncAll(http, bob);
+  std::vector<json> inbox = Inbox(http, bob);
   REQUIRE(inbox.size() == 2);
   CHECK(CountWithCmid(inbox, "race-1") == 1);
-  std::vector<json> own = SyncAll(http, devices[1]);
+  std::vector<json> own = Inbox(http, devices[1]);
   REQUIRE(own.size() == 2);
   CHECK(CountWithCmid(own, "race-1") == 1);
   CHECK(own[0]["seq"] == 1);
@@ -246,7 +192,7 @@ TEST_CASE("idempotency: a cmid is scoped to its sender") {
   CHECK_MESSAGE(alice_again.status == 200, alice_again.Describe());
   CHECK(alice_again.json == from_alice.json);
 
-  std::vector<json> inbox = SyncAll(http, bob);
+  std::vector<json> inbox = Inbox(http, bob);
   REQUIRE(inbox.size() == 3);  // alice's, carol's, and bob's own copy
   CHECK(inbox[0]["seq"] == 1);
   CHECK(inbox[0]["from"] == "alice");
@@ -254,8 +200,8 @@ TEST_CASE("idempotency: a cmid is scoped to its sender") {
   CHECK(inbox[1]["from"] == "carol");
   CHECK(inbox[2]["seq"] == 3);
   CHECK(inbox[2]["from"] == "bob");
-  CHECK(SyncAll(http, carol).size() == 1);  // nothing from alice's retry
-  CHECK(SyncAll(http, alice).size() == 2);  // her message and bob's
+  CHECK(Inbox(http, carol).size() == 1);  // nothing from alice's retry
+  CHECK(Inbox(http, alice).size() == 2);  // her message and bob's
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/keys.h"
+#include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
 #include "tests/support/test_stack.h"
@@ -23,63 +24,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-struct Login {
-  std::string user;
-  std::string device;
-  std::string token;
-  json mqtt;
-};
-
-void Register(const HttpClient& http, const std::string& user) {
-  HttpResponse r = http.Post("/v1/users", {{"user_id", user}, {"password", "pw-" + user + "-1"}});
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-}
-
-Login LogIn(const HttpClient& http, const std::string& user, const std::string& device) {
-  HttpResponse r =
-      http.Post("/v1/sessions",
-                {{"user_id", user}, {"password", "pw-" + user + "-1"}, {"device_id", device}});
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  return Login{user, device, r.json["token"].get<std::string>(), r.json["mqtt"]};
-}
-
-void ConnectInbox(MqttDevice& device, const Login& l, const TestStack& stack) {
-  REQUIRE_MESSAGE(
-      device.Connect(l.mqtt["client_id"].get<std::string>(), l.mqtt["username"].get<std::string>(),
-                     l.mqtt["password"].get<std::string>()),
-      device.last_error() << "\n"
-                          << stack.LogTail(Component::kBroker));
-  REQUIRE(device.Subscribe({l.mqtt["topics"]["inbox"].get<std::string>()}) == std::vector<int>{1});
-}
-
-HttpResponse Send(const HttpClient& http, const Login& from, const std::string& to_user,
-                  const std::string& cmid) {
-  return http.Post("/v1/messages",
-                   {{"to", "user:" + to_user}, {"cmid", cmid}, {"body", {{"text", cmid}}}},
-                   from.token);
-}
-
-json SendOk(const HttpClient& http, const Login& from, const std::string& to_user,
-            const std::string& cmid) {
-  HttpResponse r = Send(http, from, to_user, cmid);
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-  return r.json;
-}
-
-// All envelopes after `after`, following next_after while has_more (bounded).
-std::vector<json> SyncFrom(const HttpClient& http, const Login& l, int64_t after) {
-  std::vector<json> out;
-  for (int page = 0; page < 100; ++page) {
-    HttpResponse r = http.Get("/v1/sync?after=" + std::to_string(after), l.token);
-    REQUIRE_MESSAGE(r.status == 200, r.Describe());
-    for (const json& item : r.json["items"]) out.push_back(item);
-    after = r.json["next_after"].get<int64_t>();
-    if (!r.json["has_more"].get<bool>()) return out;
-  }
-  FAIL("sync did not end within 100 pages");
-  return out;
-}
 
 // The distinct seqs pushed on `topic`, as the SDK would de-duplicate them.
 std::set<int64_t> DistinctSeqs(const MqttDevice& d, const std::string& topic) {
@@ -143,8 +87,7 @@ TEST_CASE("offline: a device that misses 5 messages gets exactly those 5 by sync
   ConnectInbox(phone, bob, stack);
 
   for (int i = 1; i <= 3; ++i) SendOk(http, alice, "bob", "live-" + std::to_string(i));
-  REQUIRE_MESSAGE(phone.WaitFor([](const MqttMessage& m) { return m.json.value("seq", 0) == 3; }),
-                  stack.AllLogTails());
+  REQUIRE_MESSAGE(WaitForSeq(phone, "courier/u/bob", 3), stack.AllLogTails());
   const int64_t last_seq = 3;
   REQUIRE(DistinctSeqs(phone, "courier/u/bob") == std::set<int64_t>{1, 2, 3});
 
@@ -170,7 +113,7 @@ TEST_CASE("offline: a device that misses 5 messages gets exactly those 5 by sync
   CHECK(ack.json == json{{"latest_seq", 8}, {"epoch", got[0]["epoch"]}});
   // And live pushes continue after them.
   json next = SendOk(http, alice, "bob", "live-4");
-  REQUIRE(phone.WaitFor([](const MqttMessage& m) { return m.json.value("seq", 0) == 9; }));
+  REQUIRE(WaitForSeq(phone, "courier/u/bob", 9));
   std::vector<MqttMessage> pushes = phone.MessagesOn("courier/u/bob");
   REQUIRE_FALSE(pushes.empty());
   CHECK(pushes.back().json["id"] == next["id"]);
@@ -253,7 +196,7 @@ TEST_CASE("offline: kill -9 of the downlink while messages are sent loses no pus
   MESSAGE(phone.MessagesOn("courier/u/bob").size() << " pushes for " << messages << " messages");
 
   // The inbox has each message once, in send order.
-  std::vector<json> inbox = SyncFrom(http, bob, 0);
+  std::vector<json> inbox = SyncAll(http, bob);
   REQUIRE(inbox.size() == static_cast<size_t>(messages));
   for (int i = 0; i < messages; ++i) {
     CAPTURE(i);
@@ -275,8 +218,7 @@ TEST_CASE("offline: deliveries a killed downlink had in flight are taken over an
   MqttDevice phone(stack.mqtt_port());
   ConnectInbox(phone, bob, stack);
   SendOk(http, alice, "bob", "f-0");
-  REQUIRE_MESSAGE(phone.WaitFor([](const MqttMessage& m) { return m.json.value("seq", 0) == 1; }),
-                  stack.AllLogTails());
+  REQUIRE_MESSAGE(WaitForSeq(phone, "courier/u/bob", 1), stack.AllLogTails());
 
   // Entries read by the consumer group but not yet acknowledged (XACK after the broker's PUBACK).
   auto pending = [&stack]() -> long long {
@@ -330,7 +272,7 @@ TEST_CASE("offline: deliveries a killed downlink had in flight are taken over an
                  std::chrono::steady_clock::now() - start)
                  .count()
           << " ms");
-  std::vector<json> inbox = SyncFrom(http, bob, 0);
+  std::vector<json> inbox = SyncAll(http, bob);
   REQUIRE(inbox.size() == 7);
   for (int i = 0; i < 7; ++i) {
     CHECK(inbox[i]["seq"] == i + 1);

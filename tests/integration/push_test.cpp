@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
 #include "tests/support/test_stack.h"
@@ -22,97 +23,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-struct Login {
-  std::string user;
-  std::string device;
-  std::string token;
-  json mqtt;
-  std::string inbox() const { return mqtt["topics"]["inbox"].get<std::string>(); }
-  std::string device_topic() const { return mqtt["topics"]["device"].get<std::string>(); }
-};
-
-void Register(const HttpClient& http, const std::string& user) {
-  HttpResponse r = http.Post("/v1/users", {{"user_id", user}, {"password", "pw-" + user + "-1"}});
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-}
-
-Login LogIn(const HttpClient& http, const std::string& user, const std::string& device,
-            const std::string& platform = "cli") {
-  HttpResponse r = http.Post("/v1/sessions", {{"user_id", user},
-                                              {"password", "pw-" + user + "-1"},
-                                              {"device_id", device},
-                                              {"platform", platform}});
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  return Login{user, device, r.json["token"].get<std::string>(), r.json["mqtt"]};
-}
-
-// Connects with the login's mqtt block and subscribes to its inbox and device topics.
-void ConnectDevice(MqttDevice& device, const Login& l, const TestStack& stack) {
-  REQUIRE_MESSAGE(
-      device.Connect(l.mqtt["client_id"].get<std::string>(), l.mqtt["username"].get<std::string>(),
-                     l.mqtt["password"].get<std::string>()),
-      device.last_error() << "\n"
-                          << stack.LogTail(Component::kBroker));
-  REQUIRE(device.Subscribe({l.inbox(), l.device_topic()}) == std::vector<int>{1, 1});
-}
-
-// A 201 send; returns the reply {id, conv, conv_seq, ts}.
-json SendOk(const HttpClient& http, const Login& from, const std::string& to_user,
-            const std::string& cmid, const json& body) {
-  HttpResponse r = http.Post(
-      "/v1/messages", {{"to", "user:" + to_user}, {"cmid", cmid}, {"body", body}}, from.token);
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-  return r.json;
-}
-
-HttpResponse Sync(const HttpClient& http, const Login& l, const std::string& query) {
-  return http.Get("/v1/sync" + query, l.token);
-}
-
-// Every envelope from `after` on, page by page (bounded).
-std::vector<json> SyncAll(const HttpClient& http, const Login& l, std::string* epoch = nullptr) {
-  std::vector<json> out;
-  int64_t after = 0;
-  for (int page = 0; page < 100; ++page) {
-    HttpResponse r = Sync(http, l, "?after=" + std::to_string(after));
-    REQUIRE_MESSAGE(r.status == 200, r.Describe());
-    if (epoch != nullptr) *epoch = r.json["epoch"].get<std::string>();
-    for (const json& item : r.json["items"]) out.push_back(item);
-    after = r.json["next_after"].get<int64_t>();
-    if (!r.json["has_more"].get<bool>()) return out;
-  }
-  FAIL("sync did not end within 100 pages");
-  return out;
-}
-
-std::vector<json> PushesOn(const MqttDevice& device, const std::string& topic) {
-  std::vector<json> out;
-  for (const MqttMessage& m : device.MessagesOn(topic)) out.push_back(m.json);
-  return out;
-}
-
-bool WaitForSeq(const MqttDevice& device, const std::string& topic, int64_t seq,
-                std::chrono::milliseconds timeout = 10s) {
-  return device.WaitFor(
-      [&](const MqttMessage& m) {
-        return m.topic == topic && m.json.is_object() && m.json.value("seq", int64_t{-1}) == seq;
-      },
-      1, timeout);
-}
-
-std::set<std::string> Keys(const json& object) {
-  std::set<std::string> out;
-  if (!object.is_object()) return out;
-  for (auto it = object.begin(); it != object.end(); ++it) out.insert(it.key());
-  return out;
-}
 
 const std::set<std::string> kMessageEnvelopeKeys = {
     "seq", "epoch", "type", "id", "conv", "conv_seq", "from", "to", "cmid", "kind", "body", "ts"};
@@ -212,11 +122,8 @@ TEST_CASE("push: seq is 1..20 without holes for 20 messages from 2 concurrent se
   std::map<std::string, std::vector<HttpResponse>> replies;
   auto sender = [&http](const Login* from, std::vector<HttpResponse>* out) {
     for (int i = 0; i < 10; ++i) {
-      out->push_back(http.Post("/v1/messages",
-                               {{"to", "user:bob"},
-                                {"cmid", from->user + "-" + std::to_string(i)},
-                                {"body", {{"i", i}}}},
-                               from->token));
+      out->push_back(
+          Send(http, *from, "bob", from->user + "-" + std::to_string(i), json{{"i", i}}));
       if (!out->back().ok()) return;
     }
   };
@@ -437,8 +344,7 @@ TEST_CASE("push: any JSON body and any printable cmid come back byte for byte") 
         pushes[i].payload);
     CHECK(inbox[i] == push);
     // Retrying with the cmid finds it again.
-    HttpResponse again = http.Post(
-        "/v1/messages", {{"to", "user:bob"}, {"cmid", cmid}, {"body", "other"}}, alice.token);
+    HttpResponse again = Send(http, alice, "bob", cmid, "other");
     CHECK_MESSAGE(again.status == 200, again.Describe());
     CHECK(again.json == replies[i]);
   }
@@ -459,10 +365,7 @@ TEST_CASE("push: both users of a conversation see its messages in one conv_seq o
   std::vector<HttpResponse> from_alice, from_bob;
   auto writer = [&http](const Login* me, const std::string& to, std::vector<HttpResponse>* out) {
     for (int i = 0; i < 15; ++i) {
-      out->push_back(http.Post(
-          "/v1/messages",
-          {{"to", "user:" + to}, {"cmid", me->user + std::to_string(i)}, {"body", {{"i", i}}}},
-          me->token));
+      out->push_back(Send(http, *me, to, me->user + std::to_string(i), json{{"i", i}}));
     }
   };
   std::thread ta(writer, &alice, "bob", &from_alice);

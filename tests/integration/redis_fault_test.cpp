@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
 #include "tests/support/test_stack.h"
@@ -26,49 +27,6 @@ using Steady = std::chrono::steady_clock;
 // "No hang": far above the uplink's Redis timeouts (connect 500 ms, command 2 s), far below the
 // HTTP client's own 10 s.
 constexpr auto kNoHangBound = 5000ms;
-
-struct Login {
-  std::string user;
-  std::string token;
-  json mqtt;
-};
-
-void Register(const HttpClient& http, const std::string& user) {
-  HttpResponse r = http.Post("/v1/users", {{"user_id", user}, {"password", "pw-" + user + "-1"}});
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-}
-
-Login LogIn(const HttpClient& http, const std::string& user) {
-  HttpResponse r =
-      http.Post("/v1/sessions",
-                {{"user_id", user}, {"password", "pw-" + user + "-1"}, {"device_id", "phone"}});
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  return Login{user, r.json["token"].get<std::string>(), r.json["mqtt"]};
-}
-
-HttpResponse Send(const HttpClient& http, const Login& from, const std::string& to,
-                  const std::string& cmid) {
-  return http.Post("/v1/messages",
-                   {{"to", "user:" + to}, {"cmid", cmid}, {"body", {{"text", cmid}}}}, from.token);
-}
-
-json SendOk(const HttpClient& http, const Login& from, const std::string& to,
-            const std::string& cmid) {
-  HttpResponse r = Send(http, from, to, cmid);
-  REQUIRE_MESSAGE(r.status == 201, r.Describe());
-  return r.json;
-}
-
-HttpResponse SyncPage(const HttpClient& http, const Login& l) {
-  return http.Get("/v1/sync?after=0&limit=1000", l.token);
-}
-
-std::vector<json> Inbox(const HttpClient& http, const Login& l, std::string* epoch = nullptr) {
-  HttpResponse r = SyncPage(http, l);
-  REQUIRE_MESSAGE(r.status == 200, r.Describe());
-  if (epoch != nullptr) *epoch = r.json["epoch"].get<std::string>();
-  return r.json["items"].get<std::vector<json>>();
-}
 
 // seq 1..n, each once, in order.
 void CheckContiguous(const std::vector<json>& inbox, size_t n) {
@@ -107,7 +65,7 @@ bool WaitForReady(const HttpClient& http, std::chrono::milliseconds timeout) {
 void CheckOutage(const HttpClient& http, const Login& alice, const Login& bob, const char* round) {
   CAPTURE(round);
   CheckUnavailable("send", [&] { return Send(http, alice, "bob", "during"); });
-  CheckUnavailable("sync", [&] { return SyncPage(http, bob); });
+  CheckUnavailable("sync", [&] { return Sync(http, bob, "?after=0&limit=1000"); });
   CheckUnavailable("ack", [&] { return http.Post("/v1/acks", {{"seq", 1}}, bob.token); });
   CheckUnavailable("presence", [&] { return http.Get("/v1/presence?users=alice", bob.token); });
   CheckUnavailable("login", [&] {
@@ -130,8 +88,7 @@ void RunOutage(bool kill) {
   Login alice = LogIn(http, "alice");
   Login bob = LogIn(http, "bob");
   MqttDevice phone(stack.mqtt_port());
-  REQUIRE(phone.Connect(bob.mqtt["client_id"].get<std::string>(), "bob", bob.token));
-  REQUIRE(phone.Subscribe({"courier/u/bob"}) == std::vector<int>{1});
+  ConnectInbox(phone, bob, stack);
 
   std::vector<json> replies;
   for (int i = 1; i <= 5; ++i)
@@ -139,7 +96,7 @@ void RunOutage(bool kill) {
   std::string epoch_before;
   const std::vector<json> inbox_before = Inbox(http, bob, &epoch_before);
   CheckContiguous(inbox_before, 5);
-  REQUIRE(phone.WaitFor([](const MqttMessage& m) { return m.json.value("seq", 0) == 5; }));
+  REQUIRE(WaitForSeq(phone, "courier/u/bob", 5));
 
   if (kill) {
     // The harness runs Redis with appendonly yes and appendfsync everysec: the AOF is fsynced
@@ -157,8 +114,8 @@ void RunOutage(bool kill) {
   CheckOutage(http, alice, bob, "second");  // also once the pooled connections are gone
   // The broker can't tell whether a token was revoked without Redis: it lets no device in.
   MqttDevice alice_phone(stack.mqtt_port());
-  CHECK_FALSE(alice_phone.Connect(alice.mqtt["client_id"].get<std::string>(), "alice", alice.token,
-                                  std::chrono::seconds(30), 5000ms));
+  CHECK_FALSE(alice_phone.Connect(alice.client_id(), "alice", alice.token, std::chrono::seconds(30),
+                                  5000ms));
 
   Status started = stack.StartRedis();  // same port, same AOF
   REQUIRE_MESSAGE(started.ok(), started.ToString());
@@ -187,13 +144,10 @@ void RunOutage(bool kill) {
   // Registration and login work again; the old sessions survived.
   Register(http, "carol");
   LogIn(http, "carol");
-  CHECK_MESSAGE(
-      alice_phone.Connect(alice.mqtt["client_id"].get<std::string>(), "alice", alice.token),
-      alice_phone.last_error());
+  CHECK_MESSAGE(alice_phone.Connect(alice.client_id(), "alice", alice.token),
+                alice_phone.last_error());
   // And the downlink delivers again, to a device that stayed connected to the broker.
-  CHECK_MESSAGE(
-      phone.WaitFor([](const MqttMessage& m) { return m.json.value("seq", 0) == 8; }, 1, 20s),
-      stack.LogTail(Component::kDownlink));
+  CHECK_MESSAGE(WaitForSeq(phone, "courier/u/bob", 8, 20s), stack.LogTail(Component::kDownlink));
 }
 
 TEST_CASE("redis fault: Redis stopped → 503 unavailable without a hang; restarted → no loss") {
@@ -226,7 +180,7 @@ TEST_CASE(
   } thaw{redis};
 
   CheckUnavailable("send while frozen", [&] { return Send(http, alice, "bob", "frozen"); });
-  CheckUnavailable("sync while frozen", [&] { return SyncPage(http, bob); });
+  CheckUnavailable("sync while frozen", [&] { return Sync(http, bob, "?after=0&limit=1000"); });
   CheckUnavailable("readyz while frozen", [&] { return http.Get("/readyz"); });
   CHECK(http.Get("/healthz").status == 200);
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
 #include "tests/support/test_stack.h"
@@ -54,12 +55,9 @@ TEST_CASE("readiness follows Redis through a kill and a restart on the same port
 TEST_CASE("a logged-in device connects with its mqtt block and only gets its own inbox") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  HttpResponse reg = http.Post("/v1/users", {{"user_id", "alice"}, {"password", "pw-alice-123"}});
-  REQUIRE_MESSAGE(reg.status == 201, reg.Describe());
-  HttpResponse login = http.Post(
-      "/v1/sessions", {{"user_id", "alice"}, {"password", "pw-alice-123"}, {"device_id", "phone"}});
-  REQUIRE_MESSAGE(login.status == 200, login.Describe());
-  const nlohmann::json& mqtt = login.json["mqtt"];
+  Register(http, "alice");
+  const Login alice = LogIn(http, "alice", "phone");
+  const nlohmann::json& mqtt = alice.mqtt;
   CHECK(mqtt["port"] == stack.mqtt_port());
 
   MqttDevice phone(stack.mqtt_port());

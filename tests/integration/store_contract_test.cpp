@@ -20,16 +20,21 @@ TestStackOptions RedisOnly() {
   return o;
 }
 
+// A client configuration for the stack's Redis.
+RedisConfig RedisConfigOf(const TestStack& stack) {
+  RedisConfig config;
+  config.host = TestStack::kHost;
+  config.port = stack.redis_port();
+  return config;
+}
+
 TEST_CASE("store contract: RedisMessageStore keeps the MessageStore contract on a real Redis") {
   // doctest runs this body once per SUBCASE of the contract; each run gets its own Redis and,
   // to be safe should that ever be shared, its own user ids.
   static int run = 0;
   const std::string prefix = "run" + std::to_string(++run) + "_";
   TestStack stack(RedisOnly());
-  RedisConfig config;
-  config.host = TestStack::kHost;
-  config.port = stack.redis_port();
-  RedisPool pool(config, 4);
+  RedisPool pool(RedisConfigOf(stack), 4);
   RedisMessageStore store(&pool, StorePolicy{});
   REQUIRE(store.Ping().ok());
   CheckMessageStoreContract(&store, prefix);
@@ -38,10 +43,7 @@ TEST_CASE("store contract: RedisMessageStore keeps the MessageStore contract on 
 TEST_CASE(
     "store contract: RedisMessageStore reports Unavailable, not a crash, when Redis is gone") {
   TestStack stack(RedisOnly());
-  RedisConfig config;
-  config.host = TestStack::kHost;
-  config.port = stack.redis_port();
-  RedisPool pool(config, 2);
+  RedisPool pool(RedisConfigOf(stack), 2);
   RedisMessageStore store(&pool, StorePolicy{});
   REQUIRE(store.Ping().ok());
   stack.KillRedis();
