@@ -66,6 +66,8 @@ void AddUplinkFlags(CLI::App& app, Config* c) {
 
 void AddDownlinkFlags(CLI::App& app, Config* c) {
   Flag(app, "metrics-port", &c->metrics_port, "port of /metrics and /healthz (0: none)");
+  Flag(app, "claim-idle-ms", &c->claim_idle_ms,
+       "take over deliveries another downlink left unacknowledged this long");
   Flag(app, "consumer-name", &c->consumer_name,
        "consumer name in the delivery group, stable across restarts; distinct per downlink "
        "(default <hostname>)");
@@ -84,6 +86,7 @@ Status FinishConfig(Config* c) {
       !port_ok(c->mqtt.public_port) || !port_ok(c->metrics_port)) {
     return Status::InvalidField("a port is out of range");
   }
+  if (c->claim_idle_ms < 1000) return Status::InvalidField("claim-idle-ms must be at least 1000");
   if (c->http_threads < 1) return Status::InvalidField("http-threads must be at least 1");
   if (c->delivery_shards < 1 || c->delivery_shards > 1024) {
     return Status::InvalidField("delivery-shards must be 1..1024");

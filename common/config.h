@@ -65,6 +65,9 @@ struct Config {
   // host need distinct names.
   std::string consumer_name;
   int delivery_shards = 4;    // streams {dq:0..n-1}:deliveries; all processes must agree
+  // A delivery another downlink left unacknowledged this long is taken over (that downlink is
+  // presumed dead). Longer than any healthy publish takes.
+  int64_t claim_idle_ms = 30000;
 
   // Shared.
   std::string jwt_secret_file;  // or COURIER_JWT_SECRET; a previous secret in

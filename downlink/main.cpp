@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   MqttPublisher publisher(config.mqtt, "courier-downlink:" + config.consumer_name, &jwt, &clock);
   DeliveryWorkerOptions options;
   options.topic_root = config.mqtt.topic_root;
+  options.claim_idle_ms = config.claim_idle_ms;
+  options.claim_every_ms = static_cast<int>(std::min<int64_t>(5000, config.claim_idle_ms / 2));
   DeliveryWorker worker(&queue, &publisher, &metrics, options);
 
   std::atomic<bool> stopping{false};
