@@ -127,7 +127,7 @@ Result<SyncPage> RedisMessageStore::Sync(const Caller& c, int64_t after, int lim
   auto r = pool_->Eval(sync_,
                        {keys::Session(c.user_id, c.session_id), keys::InboxMeta(c.user_id),
                         keys::Inbox(c.user_id)},
-                       {std::to_string(after), std::to_string(limit), new_epoch});
+                       {std::to_string(after + 1) + "-0", std::to_string(limit), new_epoch});
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
   if (verdict == "unauthorized") return Status::Unauthorized("session ended");

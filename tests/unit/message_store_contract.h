@@ -165,6 +165,11 @@ inline void CheckMessageStoreContract(MessageStore* store, const std::string& pr
     CHECK(past->items.empty());
     CHECK(past->next_after == 99);
     CHECK(past->epoch == "epoch-" + b_id);
+    // The largest cursor the API accepts (2^53) is still a well-formed query.
+    auto far = store->Sync(b, int64_t{1} << 53, 2, "fresh");
+    REQUIRE_MESSAGE(far.ok(), far.status().ToString());
+    CHECK(far->items.empty());
+    CHECK(far->next_after == int64_t{1} << 53);
   }
 
   SUBCASE("ack answers the latest seq and the epoch") {
