@@ -1,0 +1,96 @@
+// The SDK's side of the HTTP API (SPEC §3), as pure functions on strings: where the uplink is,
+// what an answer means as a Status, whether a failed send may be retried, and the answers of
+// login, send, sync and ack taken apart. No sockets here (api_client.h does the requests), so
+// every way an answer can be broken is unit-tested on plain strings.
+//
+// Thread-safety: pure functions and values; thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/courier_client.h"
+#include "common/status.h"
+
+namespace courier::client {
+
+// Where the uplink is: "http://host[:port][/prefix]".
+struct BaseUrl {
+  std::string host;
+  int port = 80;
+  std::string path_prefix;  // "" or "/api" (no trailing slash): prepended to every path
+};
+// InvalidField unless `url` is http://host[:port][/path] with a port in 1..65535. https is not
+// supported (the uplink speaks plain HTTP; put the SDK behind the same TLS proxy as the app).
+Result<BaseUrl> ParseBaseUrl(std::string_view url);
+
+// One HTTP exchange as the SDK saw it.
+struct HttpAnswer {
+  int status = 0;  // 0: no answer (refused, reset, timed out); `error` says why
+  std::string body;
+  std::string retry_after;  // the Retry-After header; "" if absent
+  std::string error;        // why there was no answer
+};
+
+// The Status a failed exchange stands for. No answer is Unavailable. Otherwise the server's
+// error code decides when it is one of Status's codes ("not_member", "blocked", ...), else the
+// HTTP status: 400 InvalidField, 401 Unauthorized, 403 Forbidden, 404 NotFound, 405
+// MethodNotAllowed, 409 Conflict, 413 TooLarge, 429 RateLimited (with Retry-After), 500
+// Internal, other 5xx Unavailable (a proxy's 502/504 is as transient as the uplink's 503).
+// The message is the server's, or "HTTP <status>" when the body has none.
+// REQUIRES: the exchange failed (no answer, or a status outside 2xx).
+Status StatusFromAnswer(const HttpAnswer& answer);
+
+// The Status of an API error code ("not_member", "rate_limited", ...) with `message`; OK when
+// `code` is not one of them. `retry_after_s` goes with rate_limited only.
+Status StatusFromCodeName(std::string_view code, std::string message, int retry_after_s = 0);
+
+// What one attempt of POST /v1/messages means for the send.
+enum class SendVerdict {
+  kStored,     // 201: a new message
+  kDuplicate,  // 200: an earlier attempt (or another device) already stored this cmid
+  kRetry,      // no answer, 5xx or 429: maybe stored, maybe not; retry with the same cmid
+  kFail,       // any other status: nothing was stored and a retry would get the same answer
+};
+SendVerdict ClassifySendAnswer(const HttpAnswer& answer);
+
+// The wait a 429 asks for (Retry-After in whole seconds); zero if there is none or it is
+// malformed. Capped at one hour.
+std::chrono::milliseconds RetryAfterOf(const HttpAnswer& answer);
+
+// A 200 of POST /v1/sessions (or the session file the CLI saved from one): token, user_id,
+// device_id, expires_at, and an mqtt block with host, port, client_id, username, password and
+// topics {inbox, device}. InvalidJson when the text is not JSON, InvalidField naming what is
+// missing otherwise.
+Result<LoginInfo> ParseLoginAnswer(std::string_view body);
+// The login answer's shape again, for saving a session: ParseLoginAnswer(dump) round-trips.
+nlohmann::json LoginInfoToJson(const LoginInfo& info);
+
+// A 200 or 201 of POST /v1/messages: id, conv, conv_seq, ts (cmid, duplicate and attempts are
+// the caller's to fill in).
+Result<SendResult> ParseSendAnswer(std::string_view body);
+
+// A 200 of GET /v1/sync.
+struct SyncPage {
+  std::string epoch;
+  std::vector<nlohmann::json> items;  // inbox envelopes, in seq order
+  int64_t next_after = 0;
+  bool has_more = false;
+};
+Result<SyncPage> ParseSyncPage(std::string_view body);
+
+// A 200 of POST /v1/acks.
+struct AckAnswer {
+  int64_t latest_seq = 0;
+  std::string epoch;
+};
+Result<AckAnswer> ParseAckAnswer(std::string_view body);
+
+// The string at `key` of a JSON object; "" when absent or not a string. Never throws.
+std::string StringField(const nlohmann::json& object, const char* key);
+
+}  // namespace courier::client

@@ -1,0 +1,255 @@
+#include "client/cli/commands.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "client/api_client.h"
+#include "client/api_codec.h"
+#include "client/cli/session_file.h"
+#include "client/courier_client.h"
+#include "client/cursor_store.h"
+#include "client/inbox_sequencer.h"
+
+namespace courier::client::cli {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::milliseconds kRequestTimeout{10000};
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "courier: %s\n", s.ToString().c_str());
+  return kExitFailed;
+}
+
+// One line of compact JSON on stdout, flushed at once (a script reads it as it comes). False if
+// stdout is gone (a closed pipe).
+bool PrintLine(const json& j) {
+  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return std::fwrite(line.data(), 1, line.size(), stdout) == line.size() &&
+         std::fflush(stdout) == 0;
+}
+
+ApiClient MakeApi(const GlobalArgs& global) {
+  // main() has checked the url already; a bad one here would be a bug.
+  Result<BaseUrl> base = ParseBaseUrl(global.url);
+  return ApiClient(base.ok() ? *base : BaseUrl{"127.0.0.1", 8080, ""}, kRequestTimeout);
+}
+
+ClientOptions SdkOptions(const GlobalArgs& global) {
+  ClientOptions options;
+  options.base_url = global.url;
+  options.state_dir = global.state_dir;
+  options.request_timeout = kRequestTimeout;
+  return options;
+}
+
+// Prints a raw JSON answer of 200, or the error.
+int PrintAnswer(const HttpAnswer& answer) {
+  if (answer.status != 200) return Fail(StatusFromAnswer(answer));
+  json j = json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Fail(Status::Internal("the answer is not JSON: " + answer.body));
+  return PrintLine(j) ? kExitOk : kExitFailed;
+}
+
+// The cursor store of `listen`: the saved cursor never passes the last entry printed, so that
+// entries the SDK delivered in the same step after the last wanted one (a sync page holds many)
+// are delivered again by the next listen instead of being skipped.
+//
+// Thread-safety: used from the SDK's event thread only (Save, Load, and the callbacks that call
+// Printed and Cap run there).
+class PrintedCursorStore final : public CursorStore {
+ public:
+  explicit PrintedCursorStore(std::unique_ptr<CursorStore> inner) : inner_(std::move(inner)) {}
+
+  Result<Cursor> Load() override { return inner_->Load(); }
+  Status Save(const Cursor& cursor) override {
+    Cursor saved = cursor;
+    if (capped_) {
+      saved.last_seq = cursor.epoch == printed_.epoch ? std::min(cursor.last_seq, printed_.last_seq)
+                                                      : 0;  // a new epoch, nothing of it printed
+    }
+    return inner_->Save(saved);
+  }
+
+  void Printed(const json& envelope) {
+    printed_.epoch = StringField(envelope, "epoch");
+    printed_.last_seq = SeqOf(envelope);
+  }
+  // From now on, nothing beyond the last printed entry is saved.
+  void Cap() { capped_ = true; }
+
+ private:
+  std::unique_ptr<CursorStore> inner_;
+  Cursor printed_;
+  bool capped_ = false;
+};
+
+}  // namespace
+
+int RunRegister(const GlobalArgs& global, const RegisterArgs& args) {
+  Status s = MakeApi(global).Register(args.user, args.password, args.display_name);
+  if (!s.ok()) return Fail(s);
+  return PrintLine(json{{"user_id", args.user}}) ? kExitOk : kExitFailed;
+}
+
+int RunLogin(const GlobalArgs& global, const LoginArgs& args) {
+  Result<LoginInfo> login =
+      MakeApi(global).Login(args.user, args.password, args.device, args.platform);
+  if (!login.ok()) return Fail(login.status());
+  Status saved = SaveSession(global.state_dir, *login);
+  if (!saved.ok()) return Fail(saved);
+  json out = {{"user_id", login->user_id},
+              {"device_id", login->device_id},
+              {"expires_at", login->expires_at_ms}};
+  if (args.show_token) out["token"] = login->token;
+  return PrintLine(out) ? kExitOk : kExitFailed;
+}
+
+int RunLogout(const GlobalArgs& global, const DeviceArgs& device) {
+  Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
+  if (!session.ok()) return Fail(session.status());
+  Status s = MakeApi(global).Logout(session->token);
+  // 401: the session had ended already; either way the saved token is of no use any more.
+  if (s.ok() || s.code() == Status::Code::kUnauthorized) {
+    Status removed = RemoveSession(global.state_dir, device.user, device.device);
+    if (!removed.ok()) return Fail(removed);
+  }
+  if (!s.ok()) return Fail(s);
+  return PrintLine(
+             json{{"user_id", device.user}, {"device_id", device.device}, {"logged_out", true}})
+             ? kExitOk
+             : kExitFailed;
+}
+
+int RunSend(const GlobalArgs& global, const DeviceArgs& device, const SendArgs& args) {
+  json body;
+  if (args.has_body) {
+    body = json::parse(args.body_json, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) {
+      std::fprintf(stderr, "courier: --body is not JSON: %s\n", args.body_json.c_str());
+      return kExitUsage;
+    }
+  } else {
+    body = json{{"text", args.text}};
+  }
+  Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
+  if (!session.ok()) return Fail(session.status());
+
+  ClientOptions options = SdkOptions(global);
+  options.send_deadline = std::chrono::milliseconds(static_cast<int64_t>(args.deadline_s * 1000));
+  Client client(options);
+  Status used = client.UseSession(*session);
+  if (!used.ok()) return Fail(used);
+  std::string cmid = args.cmid.empty() ? NewCmid() : args.cmid;
+  Result<SendResult> sent = client.SendWithCmid(args.to, cmid, body, args.kind);
+  if (!sent.ok()) return Fail(sent.status());
+  return PrintLine(json{{"id", sent->id},
+                        {"conv", sent->conv},
+                        {"conv_seq", sent->conv_seq},
+                        {"ts", sent->ts},
+                        {"cmid", sent->cmid},
+                        {"duplicate", sent->duplicate},
+                        {"attempts", sent->attempts}})
+             ? kExitOk
+             : kExitFailed;
+}
+
+int RunListen(const GlobalArgs& global, const DeviceArgs& device, const ListenArgs& args) {
+  Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
+  if (!session.ok()) return Fail(session.status());
+
+  // SIGINT and SIGTERM are taken with sigtimedwait below; blocked here, before the SDK starts
+  // its threads, so that they inherit the mask and never take the signal themselves.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ClientOptions options = SdkOptions(global);
+  options.ack_interval = std::chrono::milliseconds(std::max(100, args.ack_interval_ms));
+  Client client(options);
+  auto store = std::make_unique<PrintedCursorStore>(
+      std::make_unique<FileCursorStore>(global.state_dir, device.user, device.device));
+  PrintedCursorStore* printed_store = store.get();
+  client.set_cursor_store(std::move(store));
+
+  std::atomic<int64_t> printed{0};
+  std::atomic<bool> kicked{false};
+  std::atomic<bool> stdout_gone{false};
+  auto print = [&](const json& envelope) {
+    if (args.count > 0 && printed.load() >= args.count) return;  // the rest stay unsaved
+    if (!PrintLine(envelope)) {
+      stdout_gone = true;
+      printed_store->Cap();
+      client.Stop();
+      return;
+    }
+    printed_store->Printed(envelope);
+    if (args.count > 0 && printed.fetch_add(1) + 1 >= args.count) {
+      printed_store->Cap();
+      client.Stop();  // from a callback: the SDK stops once this returns
+    }
+  };
+  client.on_message = print;
+  client.on_notification = print;
+  client.on_state = [&](ConnectionState state, const std::string& detail) {
+    std::fprintf(stderr, "courier: %s: %s\n", ToString(state), detail.c_str());
+    if (state == ConnectionState::kKicked) kicked = true;
+  };
+  Status used = client.UseSession(*session);
+  if (!used.ok()) return Fail(used);
+  Status started = client.Start();
+  if (!started.ok()) return Fail(started);
+
+  const bool has_deadline = args.timeout_s > 0;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
+  bool timed_out = false;
+  while (true) {
+    if (kicked || stdout_gone || (args.count > 0 && printed.load() >= args.count)) break;
+    if (has_deadline && Clock::now() >= deadline) {
+      timed_out = true;
+      break;
+    }
+    const timespec tick{0, 100 * 1000 * 1000};
+    if (sigtimedwait(&stop_signals, nullptr, &tick) > 0) break;  // SIGINT or SIGTERM
+  }
+  client.Stop();
+  if (kicked) return Fail(Status::Unauthorized("the session has ended: log in again"));
+  if (stdout_gone) return kExitFailed;
+  if (timed_out && args.count > 0 && printed.load() < args.count) {
+    std::fprintf(stderr, "courier: timed out after %g s with %lld of %lld entries\n",
+                 args.timeout_s, static_cast<long long>(printed.load()),
+                 static_cast<long long>(args.count));
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int RunSync(const GlobalArgs& global, const DeviceArgs& device, const SyncArgs& args) {
+  Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
+  if (!session.ok()) return Fail(session.status());
+  return PrintAnswer(MakeApi(global).Request(
+      "GET",
+      "/v1/sync?after=" + std::to_string(args.after) + "&limit=" + std::to_string(args.limit), "",
+      session->token));
+}
+
+int RunAck(const GlobalArgs& global, const DeviceArgs& device, const AckArgs& args) {
+  Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
+  if (!session.ok()) return Fail(session.status());
+  return PrintAnswer(
+      MakeApi(global).Request("POST", "/v1/acks", json{{"seq", args.seq}}.dump(), session->token));
+}
+
+}  // namespace courier::client::cli

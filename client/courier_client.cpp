@@ -1,0 +1,656 @@
+// Client: the SDK's event thread (one loop that owns the MQTT link, the sequencer, the cursor
+// store and the sync/ack requests) and the thread-safe HTTP calls around it.
+//
+// The loop, each turn: handle what the MQTT link posted (pushes, a lost connection); then do
+// the one piece of work that is due, in this order of precedence — connect (when not connected,
+// after the reconnect backoff), sync one page (when the sequencer asked for it, after the sync
+// backoff), ack (every ack_interval once caught up); else sleep until the next deadline or the
+// next event. Every blocking call is bounded by request_timeout, so Stop() is answered within
+// about that.
+#include "client/courier_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "client/api_client.h"
+#include "client/api_codec.h"
+#include "client/event_queue.h"
+#include "client/inbox_sequencer.h"
+#include "client/mqtt_link.h"
+#include "common/ids.h"
+
+namespace courier::client {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// What the MQTT link hands to the event thread.
+struct LinkEvent {
+  enum class Kind { kMessage, kLost };
+  Kind kind = Kind::kMessage;
+  uint64_t generation = 0;  // which connection it came from
+  std::string topic;        // kMessage
+  std::string payload;      // kMessage: the payload; kLost: the cause
+};
+
+// Send retries start small (a restarted uplink is back in well under a second) and stay short,
+// so a send finds the uplink soon after it returns.
+BackoffPolicy SendRetryPolicy(const BackoffPolicy& reconnect) {
+  return BackoffPolicy{milliseconds(100), std::min(reconnect.max, milliseconds(2000)),
+                       std::max(reconnect.factor, 1.0), reconnect.jitter};
+}
+
+std::string Ms(milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+milliseconds Until(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(t - Clock::now());
+}
+
+// The same code, the message with `suffix` appended.
+Status WithSuffix(const Status& s, const std::string& suffix) {
+  return StatusFromCodeName(s.code_name(), s.message() + suffix, s.retry_after_s());
+}
+
+// Runs an app callback; one that throws is logged, and the entry counts as delivered.
+template <typename Callback, typename... Args>
+void Invoke(const char* name, const Callback& callback, const Args&... args) {
+  if (!callback) return;
+  try {
+    callback(args...);
+  } catch (const std::exception& e) {
+    spdlog::error("courier client: the {} callback threw: {}", name, e.what());
+  } catch (...) {
+    spdlog::error("courier client: the {} callback threw", name);
+  }
+}
+
+}  // namespace
+
+const char* ToString(ConnectionState s) {
+  switch (s) {
+    case ConnectionState::kConnecting:
+      return "connecting";
+    case ConnectionState::kSyncing:
+      return "syncing";
+    case ConnectionState::kLive:
+      return "live";
+    case ConnectionState::kDisconnected:
+      return "disconnected";
+    case ConnectionState::kKicked:
+      return "kicked";
+    case ConnectionState::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+std::string NewCmid() {
+  std::random_device rd;
+  auto draw64 = [&rd] { return (static_cast<uint64_t>(rd()) << 32) | rd(); };
+  char text[33];
+  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(draw64()),
+                static_cast<unsigned long long>(draw64()));
+  return text;
+}
+
+class Client::Impl {
+ public:
+  Impl(Client* owner, ClientOptions options);
+
+  Status Register(const std::string& user_id, const std::string& password,
+                  const std::string& display_name);
+  Result<LoginInfo> Login(const std::string& user_id, const std::string& password,
+                          const std::string& device_id, const std::string& platform);
+  Status UseSession(const LoginInfo& session);
+  Status Start();
+  void Stop();
+  Status Logout();
+  Result<SendResult> SendWithCmid(const std::string& to, const std::string& cmid, const json& body,
+                                  const std::string& kind);
+  Cursor cursor() const;
+  ConnectionState state() const;
+  void set_cursor_store(std::unique_ptr<CursorStore> store);
+
+ private:
+  std::string CurrentToken() const;
+
+  // ----- The event thread.
+  void RunLoop();
+  void HandleEventsInLoop();
+  void HandlePushInLoop(const std::string& topic, const std::string& payload);
+  void ConnectInLoop();
+  void OnConnectionLostInLoop(const std::string& cause);
+  void SyncPageInLoop();
+  void AckInLoop();
+  // Delivers a step's entries, saves the cursor, reports a reset, and notes a sync request.
+  // A step from a sync page says whether the sync goes on; any other step can only ask for one.
+  void ApplyStepInLoop(const InboxSequencer::Step& step, bool from_sync);
+  void RequestSyncInLoop();
+  void SaveCursorInLoop();
+  void KickInLoop(const std::string& detail);
+  void ShutdownInLoop();
+  void SetStateInLoop(ConnectionState state, const std::string& detail);
+
+  Client* const owner_;  // its callbacks; set before Start() and read by the event thread only
+  const ClientOptions options_;
+  Status base_url_status_;
+  std::optional<ApiClient> api_;  // empty when base_url is malformed (base_url_status_ says why)
+
+  mutable std::mutex mu_;
+  std::optional<LoginInfo> session_;                   // GUARDED_BY(mu_)
+  ConnectionState state_ = ConnectionState::kStopped;  // GUARDED_BY(mu_)
+  Cursor cursor_;                                      // GUARDED_BY(mu_): the last saved view
+
+  std::mutex lifecycle_mu_;             // serializes Start, Stop and set_cursor_store
+  std::thread thread_;                  // GUARDED_BY(lifecycle_mu_)
+  std::unique_ptr<CursorStore> store_;  // GUARDED_BY(lifecycle_mu_) while stopped; the loop's
+  std::string default_store_key_;       // "<user>.<device>" of a store made here; "" if the app's
+  std::atomic<std::thread::id> loop_thread_id_{};
+  EventQueue<LinkEvent> queue_;
+
+  // ----- Owned by the event thread while it runs (set up by Start() before it starts).
+  LoginInfo loop_session_;
+  std::string inbox_topic_;
+  std::string device_topic_;
+  std::unique_ptr<InboxSequencer> sequencer_;
+  std::unique_ptr<MqttLink> link_;
+  uint64_t generation_ = 0;
+  bool connected_ = false;
+  bool caught_up_ = false;  // since this connection's first sync ended
+  bool kicked_ = false;
+  bool need_sync_ = false;
+  Cursor saved_;
+  // Where delivery stopped when Stop() cut a batch short; the sequencer is ahead of it.
+  std::optional<Cursor> stopped_at_;
+  Backoff reconnect_backoff_;
+  Backoff sync_backoff_;
+  Clock::time_point next_connect_at_;
+  Clock::time_point next_sync_at_;
+  Clock::time_point next_ack_at_;
+};
+
+Client::Impl::Impl(Client* owner, ClientOptions options)
+    : owner_(owner),
+      options_(std::move(options)),
+      reconnect_backoff_(options_.reconnect),
+      sync_backoff_(options_.reconnect) {
+  Result<BaseUrl> base = ParseBaseUrl(options_.base_url);
+  if (base.ok()) {
+    api_.emplace(*base, options_.request_timeout);
+  } else {
+    base_url_status_ = base.status();
+  }
+}
+
+std::string Client::Impl::CurrentToken() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_ ? session_->token : std::string();
+}
+
+Status Client::Impl::Register(const std::string& user_id, const std::string& password,
+                              const std::string& display_name) {
+  if (!api_) return base_url_status_;
+  return api_->Register(user_id, password, display_name);
+}
+
+Result<LoginInfo> Client::Impl::Login(const std::string& user_id, const std::string& password,
+                                      const std::string& device_id, const std::string& platform) {
+  if (!api_) return base_url_status_;
+  Result<LoginInfo> login = api_->Login(user_id, password, device_id, platform);
+  if (login.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    session_ = *login;
+  }
+  return login;
+}
+
+Status Client::Impl::UseSession(const LoginInfo& session) {
+  Result<LoginInfo> checked = ParseLoginAnswer(LoginInfoToJson(session).dump());
+  if (!checked.ok()) return checked.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  session_ = std::move(checked).value();
+  return Status::Ok();
+}
+
+Status Client::Impl::Start() {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  if (thread_.joinable()) {
+    if (!queue_.stop_requested()) return Status::Conflict("the client is already started");
+    thread_.join();  // Stop() was called from a callback: the loop has ended or is ending
+  }
+  if (!api_) return base_url_status_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!session_) return Status::Unauthorized("Start() needs a session: call Login() first");
+    loop_session_ = *session_;
+  }
+  std::string key = loop_session_.user_id + "." + loop_session_.device_id;
+  if (!store_ || (!default_store_key_.empty() && default_store_key_ != key)) {
+    if (options_.state_dir.empty()) {
+      store_ = std::make_unique<MemoryCursorStore>();
+    } else {
+      store_ = std::make_unique<FileCursorStore>(options_.state_dir, loop_session_.user_id,
+                                                 loop_session_.device_id);
+    }
+    default_store_key_ = key;
+  }
+  Result<Cursor> loaded = store_->Load();
+  if (!loaded.ok()) return loaded.status();
+
+  inbox_topic_ = StringField(loop_session_.mqtt["topics"], "inbox");
+  device_topic_ = StringField(loop_session_.mqtt["topics"], "device");
+  sequencer_ = std::make_unique<InboxSequencer>(loaded->last_seq, loaded->epoch);
+  saved_ = *loaded;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cursor_ = *loaded;
+    state_ = ConnectionState::kConnecting;  // at once: state() never says kStopped once started
+  }
+  connected_ = caught_up_ = kicked_ = need_sync_ = false;
+  stopped_at_.reset();
+  reconnect_backoff_.Reset();
+  sync_backoff_.Reset();
+  next_connect_at_ = Clock::now();
+  queue_.Reset();
+  thread_ = std::thread([this] { RunLoop(); });
+  return Status::Ok();
+}
+
+void Client::Impl::Stop() {
+  if (loop_thread_id_.load() == std::this_thread::get_id()) {
+    queue_.RequestStop();  // from a callback: the loop ends once the callback returns
+    return;
+  }
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  if (!thread_.joinable()) return;
+  queue_.RequestStop();
+  thread_.join();
+}
+
+Status Client::Impl::Logout() {
+  if (!api_) return base_url_status_;
+  std::string token = CurrentToken();
+  if (token.empty()) return Status::Unauthorized("not logged in");
+  Status s = api_->Logout(token);
+  Stop();
+  if (s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    session_.reset();
+  }
+  return s;
+}
+
+Result<SendResult> Client::Impl::SendWithCmid(const std::string& to, const std::string& cmid,
+                                              const json& body, const std::string& kind) {
+  if (!api_) return base_url_status_;
+  if (!IsValidCmid(cmid)) {
+    return Status::InvalidField("cmid must be 1-64 characters in 0x21-0x7E");
+  }
+  std::string token = CurrentToken();
+  if (token.empty()) return Status::Unauthorized("not logged in: call Login() first");
+  std::string request;
+  try {
+    request = json{{"to", to}, {"cmid", cmid}, {"kind", kind}, {"body", body}}.dump();
+  } catch (const json::exception& e) {
+    return Status::InvalidField(std::string("body cannot be sent: ") + e.what());
+  }
+
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = start + options_.send_deadline;
+  Backoff retry(SendRetryPolicy(options_.reconnect));
+  Status last = Status::Unavailable("send_deadline left no time for a request");
+  int attempts = 0;
+  while (Clock::now() < deadline) {
+    ++attempts;
+    milliseconds timeout =
+        std::min(options_.request_timeout, std::max(Until(deadline), milliseconds(1)));
+    HttpAnswer answer = api_->Request("POST", "/v1/messages", request, token, timeout);
+    SendVerdict verdict = ClassifySendAnswer(answer);
+    if (verdict == SendVerdict::kFail) return StatusFromAnswer(answer);
+    if (verdict == SendVerdict::kStored || verdict == SendVerdict::kDuplicate) {
+      Result<SendResult> result = ParseSendAnswer(answer.body);
+      if (result.ok()) {
+        result->cmid = cmid;
+        result->duplicate = verdict == SendVerdict::kDuplicate;
+        result->attempts = attempts;
+        return result;
+      }
+      // Stored, but the answer is unreadable: a retry gets the stored fields back (200).
+      last = Status::Internal("unreadable send answer: " + result.status().message());
+    } else {
+      last = StatusFromAnswer(answer);
+    }
+    milliseconds delay = std::max(retry.Next(), RetryAfterOf(answer));
+    if (Clock::now() + delay >= deadline) break;
+    spdlog::debug("courier client: send {} attempt {} failed ({}); retrying in {}", cmid, attempts,
+                  last.ToString(), Ms(delay));
+    std::this_thread::sleep_for(delay);
+  }
+  return WithSuffix(last, " (gave up after " + std::to_string(attempts) + " attempts in " +
+                              Ms(std::chrono::duration_cast<milliseconds>(Clock::now() - start)) +
+                              ")");
+}
+
+Cursor Client::Impl::cursor() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cursor_;
+}
+
+ConnectionState Client::Impl::state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+void Client::Impl::set_cursor_store(std::unique_ptr<CursorStore> store) {
+  std::lock_guard<std::mutex> life(lifecycle_mu_);
+  if (thread_.joinable()) {
+    spdlog::warn("courier client: set_cursor_store() ignored: the client is running");
+    return;
+  }
+  store_ = std::move(store);
+  default_store_key_.clear();
+}
+
+// ----- The event thread.
+
+void Client::Impl::RunLoop() {
+  loop_thread_id_ = std::this_thread::get_id();
+  while (true) {
+    HandleEventsInLoop();
+    if (queue_.stop_requested()) break;
+    Clock::time_point now = Clock::now();
+    if (kicked_) {
+      queue_.WaitUntil(now + std::chrono::seconds(60));  // nothing to do but wait for Stop()
+    } else if (!connected_) {
+      if (now >= next_connect_at_) {
+        ConnectInLoop();
+      } else {
+        queue_.WaitUntil(next_connect_at_);
+      }
+    } else if (need_sync_ && now >= next_sync_at_) {
+      SyncPageInLoop();
+    } else if (!need_sync_ && now >= next_ack_at_) {
+      AckInLoop();
+    } else {
+      queue_.WaitUntil(need_sync_ ? next_sync_at_ : next_ack_at_);
+    }
+  }
+  ShutdownInLoop();
+  loop_thread_id_ = std::thread::id();
+}
+
+void Client::Impl::HandleEventsInLoop() {
+  for (LinkEvent& event : queue_.TakeAll()) {
+    // Once stopping or kicked, what is still queued is left to the next start's sync.
+    if (kicked_ || queue_.stop_requested()) return;
+    if (event.kind == LinkEvent::Kind::kMessage) {
+      HandlePushInLoop(event.topic, event.payload);
+    } else if (event.generation == generation_ && connected_) {
+      OnConnectionLostInLoop(event.payload);
+    }
+  }
+}
+
+void Client::Impl::HandlePushInLoop(const std::string& topic, const std::string& payload) {
+  json envelope = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (envelope.is_discarded() || !envelope.is_object()) {
+    spdlog::warn("courier client: ignored a push on {} that is not a JSON object", topic);
+    return;
+  }
+  if (topic == inbox_topic_) {
+    if (envelope.contains("seq")) {
+      if (SeqOf(envelope) < 0) {
+        spdlog::warn("courier client: ignored a push on {} with a malformed seq", topic);
+        return;
+      }
+      ApplyStepInLoop(sequencer_->OnPush(envelope), /*from_sync=*/false);
+    } else {
+      Invoke("on_signal", owner_->on_signal, envelope);  // no seq: a signal, never stored
+    }
+  } else if (topic == device_topic_) {
+    Invoke("on_control", owner_->on_control, envelope);
+    if (StringField(envelope, "event") == "session.kicked") {
+      std::string reason = StringField(envelope, "reason");
+      KickInLoop("session.kicked" + (reason.empty() ? std::string() : " (" + reason + ")"));
+    }
+  }
+}
+
+void Client::Impl::ConnectInLoop() {
+  const json& mqtt = loop_session_.mqtt;
+  MqttLinkOptions link_options;
+  link_options.host =
+      options_.mqtt_host_override.empty() ? StringField(mqtt, "host") : options_.mqtt_host_override;
+  link_options.port =
+      options_.mqtt_port_override > 0 ? options_.mqtt_port_override : mqtt.value("port", 1883);
+  link_options.client_id = StringField(mqtt, "client_id");
+  link_options.username = StringField(mqtt, "username");
+  link_options.password = StringField(mqtt, "password");
+  link_options.keepalive = std::chrono::seconds(std::clamp(options_.mqtt_keepalive_s, 1, 60));
+
+  const uint64_t generation = ++generation_;
+  auto on_message = [this, generation](std::string topic, std::string payload) {
+    queue_.Post({LinkEvent::Kind::kMessage, generation, std::move(topic), std::move(payload)});
+  };
+  auto on_lost = [this, generation](std::string cause) {
+    queue_.Post({LinkEvent::Kind::kLost, generation, std::string(), std::move(cause)});
+  };
+  link_ = std::make_unique<MqttLink>(std::move(link_options), on_message, on_lost);
+  SetStateInLoop(ConnectionState::kConnecting, link_->uri());
+
+  // SPEC §5: subscribed (SUBACK in hand) before the first sync, so that nothing stored while
+  // the sync runs can slip between the two.
+  Status s = link_->Connect(options_.request_timeout);
+  if (s.ok()) s = link_->Subscribe({inbox_topic_, device_topic_}, 1, options_.request_timeout);
+  if (!s.ok()) {
+    link_.reset();
+    if (s.code() == Status::Code::kUnauthorized) {
+      KickInLoop(s.message());
+      return;
+    }
+    milliseconds delay = reconnect_backoff_.Next();
+    next_connect_at_ = Clock::now() + delay;
+    SetStateInLoop(ConnectionState::kDisconnected, s.message() + "; retry in " + Ms(delay));
+    return;
+  }
+  connected_ = true;
+  caught_up_ = false;
+  need_sync_ = true;
+  sync_backoff_.Reset();
+  next_sync_at_ = Clock::now();
+  next_ack_at_ = Clock::now() + options_.ack_interval;
+  SetStateInLoop(ConnectionState::kSyncing,
+                 "subscribed; syncing after seq " + std::to_string(sequencer_->last_seq()));
+}
+
+void Client::Impl::OnConnectionLostInLoop(const std::string& cause) {
+  link_.reset();
+  connected_ = false;
+  need_sync_ = false;
+  milliseconds delay = reconnect_backoff_.Next();
+  next_connect_at_ = Clock::now() + delay;
+  SetStateInLoop(ConnectionState::kDisconnected, cause + "; reconnecting in " + Ms(delay));
+}
+
+void Client::Impl::SyncPageInLoop() {
+  const int limit = std::max(1, options_.sync_page_limit);
+  const int64_t before = sequencer_->last_seq();
+  Result<SyncPage> page = api_->Sync(loop_session_.token, before, limit);
+  if (!page.ok()) {
+    if (page.status().code() == Status::Code::kUnauthorized) {
+      KickInLoop("sync: " + page.status().message());
+      return;
+    }
+    milliseconds delay = sync_backoff_.Next();
+    next_sync_at_ = Clock::now() + delay;
+    SetStateInLoop(caught_up_ ? ConnectionState::kLive : ConnectionState::kSyncing,
+                   "sync failed: " + page.status().ToString() + "; retry in " + Ms(delay));
+    return;
+  }
+  sync_backoff_.Reset();
+  InboxSequencer::Step step = sequencer_->OnSyncPage(page->epoch, page->items, page->has_more);
+  ApplyStepInLoop(step, /*from_sync=*/true);
+  if (need_sync_ && !page->has_more && !step.reset && sequencer_->last_seq() == before) {
+    // The server has nothing after last_seq, yet held pushes wait beyond it: do not spin on it.
+    next_sync_at_ = Clock::now() + sync_backoff_.Next();
+  }
+  if (!need_sync_ && !caught_up_ && connected_) {
+    caught_up_ = true;
+    reconnect_backoff_.Reset();  // subscribed and synced: the connection is good
+    SetStateInLoop(ConnectionState::kLive,
+                   "caught up at seq " + std::to_string(sequencer_->last_seq()));
+  }
+}
+
+void Client::Impl::AckInLoop() {
+  Result<AckAnswer> answer = api_->Ack(loop_session_.token, sequencer_->last_seq());
+  next_ack_at_ = Clock::now() + options_.ack_interval;
+  if (!answer.ok()) {
+    if (answer.status().code() == Status::Code::kUnauthorized) {
+      KickInLoop("ack: " + answer.status().message());
+      return;
+    }
+    spdlog::debug("courier client: ack failed: {}", answer.status().ToString());
+    return;
+  }
+  ApplyStepInLoop(sequencer_->OnAckAnswer(answer->latest_seq, answer->epoch),
+                  /*from_sync=*/false);
+}
+
+void Client::Impl::ApplyStepInLoop(const InboxSequencer::Step& step, bool from_sync) {
+  for (const json& envelope : step.deliver) {
+    if (queue_.stop_requested()) {
+      // Stop() came (perhaps from the callback just run): deliver nothing more, and keep the
+      // cursor at the last entry delivered; the next Start() resumes from there.
+      stopped_at_ = Cursor{sequencer_->epoch(), SeqOf(envelope) - 1};
+      break;
+    }
+    std::string type = StringField(envelope, "type");
+    if (type == "message") {
+      Invoke("on_message", owner_->on_message, envelope);
+    } else if (type == "notification") {
+      Invoke("on_notification", owner_->on_notification, envelope);
+    } else {
+      spdlog::debug("courier client: skipped inbox entry {} of unknown type \"{}\"",
+                    SeqOf(envelope), type);
+    }
+  }
+  if (step.skipped > 0) {
+    spdlog::warn("courier client: {} inbox entries before seq {} are gone from the server",
+                 step.skipped, sequencer_->last_seq());
+  }
+  SaveCursorInLoop();
+  if (step.reset) Invoke("on_reset", owner_->on_reset, sequencer_->epoch());
+  if (from_sync) {
+    need_sync_ = step.sync;
+  } else if (step.sync) {
+    RequestSyncInLoop();
+  }
+}
+
+void Client::Impl::RequestSyncInLoop() {
+  if (need_sync_) return;  // already asked; keep any backoff in force
+  need_sync_ = true;
+  next_sync_at_ = std::max(next_sync_at_, Clock::now());
+}
+
+void Client::Impl::SaveCursorInLoop() {
+  Cursor c = stopped_at_ ? *stopped_at_ : Cursor{sequencer_->epoch(), sequencer_->last_seq()};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cursor_ = c;
+  }
+  if (c == saved_) return;
+  Status s = store_->Save(c);
+  if (!s.ok()) {
+    spdlog::warn("courier client: cannot save the cursor: {}", s.ToString());
+    return;
+  }
+  saved_ = c;
+}
+
+void Client::Impl::KickInLoop(const std::string& detail) {
+  kicked_ = true;
+  connected_ = false;
+  need_sync_ = false;
+  if (link_) {
+    link_->Disconnect(milliseconds(500));
+    link_.reset();
+  }
+  SaveCursorInLoop();
+  SetStateInLoop(ConnectionState::kKicked, detail);
+}
+
+void Client::Impl::ShutdownInLoop() {
+  if (link_) {
+    link_->Disconnect(milliseconds(2000));  // clean: the device shows offline at once
+    link_.reset();
+  }
+  connected_ = false;
+  SaveCursorInLoop();
+  SetStateInLoop(ConnectionState::kStopped, kicked_ ? "stopped (kicked)" : "stopped");
+}
+
+void Client::Impl::SetStateInLoop(ConnectionState state, const std::string& detail) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = state;
+  }
+  spdlog::debug("courier client: {}:{} {}: {}", loop_session_.user_id, loop_session_.device_id,
+                ToString(state), detail);
+  Invoke("on_state", owner_->on_state, state, detail);
+}
+
+// ----- Client: the public face.
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(this, std::move(options))) {}
+
+Client::~Client() { Stop(); }
+
+Status Client::Register(const std::string& user_id, const std::string& password,
+                        const std::string& display_name) {
+  return impl_->Register(user_id, password, display_name);
+}
+
+Result<LoginInfo> Client::Login(const std::string& user_id, const std::string& password,
+                                const std::string& device_id, const std::string& platform) {
+  return impl_->Login(user_id, password, device_id, platform);
+}
+
+Status Client::UseSession(const LoginInfo& session) { return impl_->UseSession(session); }
+
+Status Client::Start() { return impl_->Start(); }
+
+void Client::Stop() { impl_->Stop(); }
+
+Status Client::Logout() { return impl_->Logout(); }
+
+Result<SendResult> Client::Send(const std::string& to, const nlohmann::json& body,
+                                const std::string& kind) {
+  return impl_->SendWithCmid(to, NewCmid(), body, kind);
+}
+
+Result<SendResult> Client::SendWithCmid(const std::string& to, const std::string& cmid,
+                                        const nlohmann::json& body, const std::string& kind) {
+  return impl_->SendWithCmid(to, cmid, body, kind);
+}
+
+Cursor Client::cursor() const { return impl_->cursor(); }
+
+ConnectionState Client::state() const { return impl_->state(); }
+
+void Client::set_cursor_store(std::unique_ptr<CursorStore> store) {
+  impl_->set_cursor_store(std::move(store));
+}
+
+}  // namespace courier::client

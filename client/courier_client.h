@@ -1,0 +1,150 @@
+// The Courier client SDK: one object per logged-in device, keeping SPEC §5's promises for the
+// app: every inbox entry delivered exactly once, in seq order, across disconnects, pushes lost
+// or repeated, server restarts and app restarts; sends that are never duplicated by retries.
+//
+//   courier::client::ClientOptions options;                  // base_url defaults to local
+//   options.state_dir = "/var/app";                          // keeps the cursor on disk
+//   courier::client::Client c(options);
+//   c.on_message = [](const nlohmann::json& env) { ... };   // set callbacks before Login()
+//   auto s = c.Login("alice", "secret", "phone");              // HTTP login
+//   c.Start();                                                 // MQTT, subscribe, sync, acks
+//   auto sent = c.Send("user:bob", {{"text", "hi"}});          // retried with one cmid
+//   c.Stop();
+//
+// Threading: Login, Register, Send, SendWithCmid and Stop may be called from any thread
+// (Send blocks the caller until the message is stored or the deadline passes; concurrent
+// sends are fine). Every callback runs on the client's one event thread, one at a time, in
+// order; a callback must not block for long. A callback may call Stop(): the loop ends once
+// the callback returns. Once Stop() is called (from anywhere), no further entry is delivered,
+// and the saved cursor is the last entry that was, so the next Start() resumes right after it.
+// The client is not copyable; do not destroy it from one of its callbacks. The destructor
+// stops it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "client/backoff.h"
+#include "client/cursor_store.h"
+#include "common/status.h"
+
+namespace courier::client {
+
+struct ClientOptions {
+  std::string base_url = "http://127.0.0.1:8080";  // the uplink
+  // Where the default cursor file lives (`<state_dir>/<user>.<device>.cursor`); empty keeps the
+  // cursor in memory only (a restarted app then resyncs its inbox from the start).
+  std::string state_dir;
+  std::chrono::milliseconds request_timeout{5000};  // one HTTP request
+  std::chrono::milliseconds send_deadline{30000};   // all attempts of one Send
+  std::chrono::milliseconds ack_interval{5000};     // how often the device acks (and checks)
+  int mqtt_keepalive_s = 30;
+  int sync_page_limit = 500;
+  // MQTT reconnects and sync retries. Send retries use their own, shorter delays: from 100 ms,
+  // at most min(reconnect.max, 2 s), with this factor and jitter.
+  BackoffPolicy reconnect;
+  // Overrides the broker address of the login answer (e.g. behind NAT); empty: use it.
+  std::string mqtt_host_override;
+  int mqtt_port_override = 0;
+};
+
+enum class ConnectionState {
+  kConnecting,    // MQTT connecting or reconnecting (after a backoff delay)
+  kSyncing,       // connected and subscribed; catching up through /v1/sync
+  kLive,          // caught up; pushes are delivered as they arrive
+  kDisconnected,  // the connection dropped; a reconnect is scheduled
+  kKicked,        // the session ended (logout, or a login elsewhere): no more reconnects
+  kStopped,
+};
+const char* ToString(ConnectionState s);
+
+struct SendResult {
+  std::string id;
+  std::string conv;
+  int64_t conv_seq = 0;
+  int64_t ts = 0;
+  std::string cmid;
+  bool duplicate = false;  // the server already had this cmid (an earlier attempt got through)
+  int attempts = 0;
+};
+
+struct LoginInfo {
+  std::string user_id;
+  std::string device_id;
+  std::string token;
+  int64_t expires_at_ms = 0;
+  nlohmann::json mqtt;  // the login answer's mqtt block
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Inbox entries of type "message", exactly once, in seq order.
+  std::function<void(const nlohmann::json& envelope)> on_message;
+  // Inbox entries of type "notification", in the same single seq order as messages.
+  std::function<void(const nlohmann::json& envelope)> on_notification;
+  // Signals (no seq: typing, presence): delivered as they arrive, never stored or repeated.
+  std::function<void(const nlohmann::json& envelope)> on_signal;
+  // Control events on the device topic (e.g. session.kicked).
+  std::function<void(const nlohmann::json& envelope)> on_control;
+  std::function<void(ConnectionState state, const std::string& detail)> on_state;
+  // The server lost this inbox's state (new epoch): the app's copy of the inbox is void and
+  // is delivered again from seq 1 of the new epoch.
+  std::function<void(const std::string& new_epoch)> on_reset;
+
+  // POST /v1/users. Conflict if the id is taken.
+  Status Register(const std::string& user_id, const std::string& password,
+                  const std::string& display_name = "");
+  // POST /v1/sessions; keeps the token for every later call.
+  Result<LoginInfo> Login(const std::string& user_id, const std::string& password,
+                          const std::string& device_id, const std::string& platform = "cli");
+  // Uses a session an earlier Login() returned (e.g. saved by an app or the CLI across process
+  // restarts) instead of logging in again. InvalidField if it lacks a token or a complete mqtt
+  // block. A session that has ended shows as kKicked after Start() (or 401 from a send).
+  Status UseSession(const LoginInfo& session);
+  // Starts the event thread: connect MQTT, subscribe to the inbox and device topics, then
+  // sync to the end (SPEC §5 order), deliver, ack every ack_interval, reconnect with backoff.
+  // Errors: Unauthorized without a session, Conflict if already started, the cursor store's
+  // error if the saved cursor cannot be read. REQUIRES: Login() or UseSession() succeeded.
+  // A stopped client may be started again (after a kick, log in first).
+  Status Start();
+  // Stops the event thread and disconnects; saves the cursor; the state becomes kStopped (a
+  // kick was reported before, as kKicked). Idempotent.
+  void Stop();
+  // DELETE /v1/sessions/current, then Stop().
+  Status Logout();
+
+  // Sends with a fresh cmid; retried on timeouts, 5xx, 429 and connection errors with the
+  // same cmid until options.send_deadline. 4xx other than 429 fail at once.
+  Result<SendResult> Send(const std::string& to, const nlohmann::json& body,
+                          const std::string& kind = "text");
+  // The same with the caller's cmid (an app retrying across its own restarts).
+  Result<SendResult> SendWithCmid(const std::string& to, const std::string& cmid,
+                                  const nlohmann::json& body, const std::string& kind = "text");
+
+  // The cursor: last delivered seq and epoch (thread-safe snapshot; the stored one from Start()
+  // on, {"", 0} before).
+  Cursor cursor() const;
+  // kStopped before Start() and after Stop().
+  ConnectionState state() const;
+
+  // Replaces the cursor store (before Start()); the default follows options.state_dir.
+  void set_cursor_store(std::unique_ptr<CursorStore> store);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A fresh client message id: 32 hex characters of randomness.
+std::string NewCmid();
+
+}  // namespace courier::client
