@@ -18,7 +18,11 @@ template <typename T>
 CLI::Option* Flag(CLI::App& app, const std::string& name, T* value, const std::string& help) {
   std::string env = "COURIER_";
   for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
-  return app.add_option("--" + name, *value, help)->envname(env)->capture_default_str();
+  // A flag given twice takes the last value, so wrappers can append overrides.
+  return app.add_option("--" + name, *value, help)
+      ->envname(env)
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 }  // namespace

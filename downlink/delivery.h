@@ -33,6 +33,9 @@ class DeliveryQueue {
   // This consumer's delivered-but-unacknowledged entries, oldest first, resuming after the
   // previous call's last entry; empty when all were returned (the next call starts over).
   virtual Result<std::vector<Delivery>> ReadPending(int count) = 0;
+  // The next ReadPending() starts from this consumer's oldest pending entry again (after a
+  // failure, entries already passed by the scan may be pending once more).
+  virtual void RewindPending() = 0;
   // New entries, waiting up to `block_ms` for some.
   virtual Result<std::vector<Delivery>> ReadNew(int count, int block_ms) = 0;
   // Entries other consumers took but left unacknowledged for `min_idle_ms` (a dead downlink),

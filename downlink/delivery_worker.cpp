@@ -55,6 +55,11 @@ Result<std::vector<Delivery>> DeliveryWorker::NextBatch() {
   return queue_->ReadNew(options_.batch, options_.block_ms);
 }
 
+void DeliveryWorker::RestartPendingScan() {
+  pending_scan_ = true;
+  queue_->RewindPending();
+}
+
 Result<int> DeliveryWorker::RunOnce() {
   if (!groups_ready_) {
     if (Status s = queue_->EnsureGroups(); !s.ok()) return s;
@@ -90,12 +95,13 @@ Result<int> DeliveryWorker::RunOnce() {
   size_t not_done = batch->size() - done.size();
   if (not_done > 0) {
     failed_.Inc(not_done);
-    // They stay pending in the stream; go through our pending list again once reconnected.
-    pending_scan_ = true;
+    // They stay pending in the stream; go through our pending list again, from its start,
+    // once reconnected.
+    RestartPendingScan();
   }
   if (!done.empty()) {
     if (Status s = queue_->Ack(done); !s.ok()) {
-      pending_scan_ = true;  // published but not acknowledged: published again later
+      RestartPendingScan();  // published but not acknowledged: published again later
       return s;
     }
     pushed_.Inc(done.size());

@@ -39,6 +39,7 @@ class DeliveryWorker {
 
  private:
   Result<std::vector<Delivery>> NextBatch();
+  void RestartPendingScan();
 
   DeliveryQueue* queue_;
   Publisher* publisher_;

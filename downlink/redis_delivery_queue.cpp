@@ -121,6 +121,8 @@ Result<std::vector<Delivery>> RedisDeliveryQueue::ReadPending(int count) {
   return r;
 }
 
+void RedisDeliveryQueue::RewindPending() { pending_cursor_.assign(streams_.size(), "0"); }
+
 Result<std::vector<Delivery>> RedisDeliveryQueue::ReadNew(int count, int block_ms) {
   return ReadGroup(count, block_ms, std::vector<std::string>(streams_.size(), ">"));
 }

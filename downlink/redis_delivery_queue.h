@@ -19,6 +19,7 @@ class RedisDeliveryQueue final : public DeliveryQueue {
 
   Status EnsureGroups() override;
   Result<std::vector<Delivery>> ReadPending(int count) override;
+  void RewindPending() override;
   Result<std::vector<Delivery>> ReadNew(int count, int block_ms) override;
   Result<std::vector<Delivery>> ClaimStale(int64_t min_idle_ms, int count) override;
   Status Ack(const std::vector<const Delivery*>& done) override;

@@ -247,7 +247,10 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
       spec.env_set = options_.env;
       break;
     case Component::kDownlink:
-      spec.argv = {kDownlinkBin, "--metrics-port", std::to_string(port)};
+      // Each downlink its own consumer in the delivery group (and its own MQTT client id): the
+      // main one "downlink", extra ones "downlink-<n>", all stable across restarts.
+      spec.argv = {kDownlinkBin, "--metrics-port", std::to_string(port), "--consumer-name",
+                   log_name};
       append(common);
       if (options_.delivery_shards > 0) {
         append({"--delivery-shards", std::to_string(options_.delivery_shards)});

@@ -25,6 +25,7 @@ class FakeQueue final : public DeliveryQueue {
     cursor = out.empty() ? "" : out.back().entry_id;
     return out;
   }
+  void RewindPending() override { cursor.clear(); }
   Result<std::vector<Delivery>> ReadNew(int count, int) override {
     if (down) return Status::Unavailable("down");
     std::vector<Delivery> out;
@@ -116,6 +117,22 @@ TEST_CASE("what the broker did not acknowledge stays pending and is pushed again
   while (!q.pending.empty()) REQUIRE(w.RunOnce().ok());
   CHECK(q.acked == std::vector<std::string>{"1", "2", "3"});
   CHECK(b.published.back().payload == "c");
+}
+
+TEST_CASE("a delivery that fails again while being re-published is retried from the start") {
+  FakeQueue q;
+  FakeBroker b;
+  MetricsRegistry m;
+  DeliveryWorker w(&q, &b, &m, {});
+  q.fresh = {Inbox("1", "bob", "a"), Inbox("2", "bob", "b")};
+  b.accept_budget = 0;
+  CHECK_FALSE(w.RunOnce().ok());  // both fail from a new batch
+  b.accept_budget = 1;
+  CHECK_FALSE(w.RunOnce().ok());  // the re-read: 1 goes out, 2 fails again
+  CHECK(q.acked == std::vector<std::string>{"1"});
+  b.accept_budget = 1 << 30;
+  for (int i = 0; i < 3 && !q.pending.empty(); ++i) REQUIRE(w.RunOnce().ok());
+  CHECK(q.acked == std::vector<std::string>{"1", "2"});  // not stranded behind the scan
 }
 
 TEST_CASE("a broker outage pauses delivery without losing anything") {
