@@ -193,7 +193,7 @@ std::vector<Delivery> ReadDeliveryFile(const std::string& path) {
 struct Options {
   int users = 50;
   int duration_s = 150;  // faults and traffic; then up to settle_s to settle
-  int settle_s = 90;
+  int settle_s = 30;
   int child_users = 5;
   int send_threads = 4;
   int send_pause_ms = 150;  // per sender thread between sends
