@@ -126,8 +126,6 @@ class MessageStore {
   virtual Result<OpenedSession> OpenSession(const NewSession& session) = 0;
   // Ends the caller's session; its device gets `kicked_payload`. Unauthorized if not live.
   virtual Status CloseSession(const Caller& caller, const std::string& kicked_payload) = 0;
-  // OK if the caller's session is live, Unauthorized otherwise.
-  virtual Status CheckSession(const Caller& caller) = 0;
 
   // NotFound: unknown recipient. RateLimited: the sender's bucket is empty.
   virtual Result<SendOutcome> SendDirect(const DirectSend& send, int64_t now_ms) = 0;

@@ -86,12 +86,6 @@ Status RedisMessageStore::CloseSession(const Caller& c, const std::string& kicke
   return Malformed("close_session");
 }
 
-Status RedisMessageStore::CheckSession(const Caller& c) {
-  auto r = pool_->Command({"EXISTS", keys::Session(c.user_id, c.session_id)});
-  if (!r.ok()) return r.status();
-  return r->integer == 1 ? Status::Ok() : Status::Unauthorized("session ended");
-}
-
 Result<SendOutcome> RedisMessageStore::SendDirect(const DirectSend& s, int64_t now_ms) {
   const std::string& from = s.sender.user_id;
   const Message& m = s.message;

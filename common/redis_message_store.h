@@ -18,7 +18,6 @@ class RedisMessageStore final : public MessageStore {
   Result<std::string> PasswordHash(const std::string& user_id) override;
   Result<OpenedSession> OpenSession(const NewSession& session) override;
   Status CloseSession(const Caller& caller, const std::string& kicked_payload) override;
-  Status CheckSession(const Caller& caller) override;
   Result<SendOutcome> SendDirect(const DirectSend& send, int64_t now_ms) override;
   Result<SyncPage> Sync(const Caller& caller, int64_t after, int limit,
                         const std::string& new_epoch) override;

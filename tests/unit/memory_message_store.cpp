@@ -71,12 +71,6 @@ Status MemoryMessageStore::CloseSession(const Caller& c, const std::string& kick
   return Status::Ok();
 }
 
-Status MemoryMessageStore::CheckSession(const Caller& c) {
-  std::lock_guard lock(mu_);
-  if (down_) return kDown;
-  return LiveLocked(c) ? Status::Ok() : Status::Unauthorized("session ended");
-}
-
 Result<SendOutcome> MemoryMessageStore::SendDirect(const DirectSend& s, int64_t now_ms) {
   std::lock_guard lock(mu_);
   if (down_) return kDown;
