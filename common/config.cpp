@@ -66,9 +66,15 @@ void AddUplinkFlags(CLI::App& app, Config* c) {
   Flag(app, "token-ttl-s", &c->limits.token_ttl_s, "token lifetime");
   Flag(app, "send-rate", &c->limits.send_rate_per_s, "sends per second per user");
   Flag(app, "send-burst", &c->limits.send_burst, "send burst per user");
+  Flag(app, "group-max-members", &c->limits.group_max_members, "members a group may have");
+  Flag(app, "recall-window-s", &c->limits.recall_window_s, "how long a sender may recall");
+  Flag(app, "room-history-max", &c->limits.room_history_max, "room messages kept as history");
 }
 
 void AddDownlinkFlags(CLI::App& app, Config* c) {
+  // The downlink writes group messages into inboxes, with the uplink's retention.
+  Flag(app, "inbox-max-entries", &c->limits.inbox_max_entries, "inbox entries kept per user");
+  Flag(app, "inbox-retention-s", &c->limits.inbox_retention_s, "inbox entries kept this long");
   Flag(app, "metrics-port", &c->metrics_port, "port of /metrics and /healthz (0: none)");
   Flag(app, "claim-idle-ms", &c->claim_idle_ms,
        "take over deliveries another downlink left unacknowledged this long");
@@ -107,8 +113,9 @@ Status FinishConfig(Config* c) {
   }
   // A maximum set below the default page lowers the default with it.
   l.sync_default_limit = std::min(l.sync_default_limit, l.sync_max_limit);
-  if (l.send_rate_per_s <= 0 || l.send_burst < 1 || l.token_ttl_s < 60 ||
-      l.inbox_max_entries < 1 || l.cmid_window_s < 1) {
+  if (l.send_rate_per_s <= 0 || l.send_burst < 1 || l.token_ttl_s < 60 || l.inbox_max_entries < 1 ||
+      l.cmid_window_s < 1 || l.group_max_members < 2 || l.recall_window_s < 0 ||
+      l.room_history_max < 1) {
     return Status::InvalidField("a limit is out of range");
   }
   if (c->pbkdf2_iterations < 1000) return Status::InvalidField("pbkdf2-iterations must be >= 1000");

@@ -28,8 +28,8 @@ struct RedisConfig {
 struct MqttConfig {
   std::string host = "127.0.0.1";  // where the processes reach the broker
   int port = 1883;
-  std::string public_host;         // advertised to devices in the login answer; default host
-  int public_port = 0;             // default port
+  std::string public_host;  // advertised to devices in the login answer; default host
+  int public_port = 0;      // default port
   std::string topic_root = "courier";
   std::string service_user = "courier-service";  // the downlink's broker account
 };
@@ -45,6 +45,9 @@ struct Limits {
   double send_rate_per_s = 50;
   int send_burst = 100;
   int presence_max_users = 100;  // users in one GET /v1/presence
+  int group_max_members = 2000;
+  int64_t recall_window_s = 120;
+  int room_history_max = 100;  // room messages kept as history
 };
 
 struct Config {
@@ -54,7 +57,7 @@ struct Config {
   // Uplink.
   std::string http_host = "127.0.0.1";
   int http_port = 8080;
-  int http_threads = 16;         // one keep-alive connection is served per thread
+  int http_threads = 16;  // one keep-alive connection is served per thread
   int pbkdf2_iterations = 100000;
   std::string messaging_policy = "open";  // "open" or "friends"
 
@@ -64,13 +67,13 @@ struct Config {
   // restarted downlink resumes its own unacknowledged deliveries at once. Two downlinks on one
   // host need distinct names.
   std::string consumer_name;
-  int delivery_shards = 4;    // streams {dq:0..n-1}:deliveries; all processes must agree
+  int delivery_shards = 4;  // streams {dq:0..n-1}:deliveries; all processes must agree
   // A delivery another downlink left unacknowledged this long is taken over (that downlink is
   // presumed dead). Longer than any healthy publish takes.
   int64_t claim_idle_ms = 30000;
 
   // Shared.
-  std::string jwt_secret_file;  // or COURIER_JWT_SECRET; a previous secret in
+  std::string jwt_secret_file;           // or COURIER_JWT_SECRET; a previous secret in
   std::string jwt_previous_secret_file;  // ... this file still verifies during a rotation
 
   RedisConfig redis;

@@ -1,4 +1,6 @@
 # Writes OUT: a C++ file defining courier::lua::Source(name) over LUA_DIR/*.lua.
+# A line "--@include <name>" in a script is replaced by LUA_DIR/lib/<name>.lua, so scripts share
+# helpers (Redis runs each script as one self-contained chunk).
 file(GLOB SCRIPTS ${LUA_DIR}/*.lua)
 list(SORT SCRIPTS)
 set(body "// Generated from common/lua/*.lua by embed_lua.cmake. Do not edit.\n")
@@ -7,6 +9,15 @@ string(APPEND body "std::string_view Source(std::string_view name) {\n")
 foreach(path ${SCRIPTS})
   get_filename_component(name ${path} NAME_WE)
   file(READ ${path} text)
+  string(REGEX MATCHALL "--@include [a-z_]+" includes "${text}")
+  foreach(line ${includes})
+    string(REPLACE "--@include " "" lib "${line}")
+    if(NOT EXISTS ${LUA_DIR}/lib/${lib}.lua)
+      message(FATAL_ERROR "${path}: no such Lua library: lib/${lib}.lua")
+    endif()
+    file(READ ${LUA_DIR}/lib/${lib}.lua lib_text)
+    string(REPLACE "${line}" "${lib_text}" text "${text}")
+  endforeach()
   string(APPEND body "  if (name == \"${name}\") return R\"courierlua(${text})courierlua\";\n")
 endforeach()
 string(APPEND body "  return {};\n}\n\n}  // namespace courier::lua\n")

@@ -31,6 +31,33 @@ std::string AssembleConversationEntry(const EnvelopeParts& parts, int64_t conv_s
   return "{" + parts.head + R"(,"conv_seq":)" + std::to_string(conv_seq) + "," + parts.tail;
 }
 
+std::string EncodeNotificationRest(std::string_view event, std::string_view data_json, int64_t ts) {
+  std::string out = R"("type":"notification","event":)" + Quote(event) + R"(,"data":)";
+  out.append(data_json).append(R"(,"ts":)").append(std::to_string(ts)).append("}");
+  return out;
+}
+
+std::string EncodeSignal(std::string_view kind, std::string_view from, std::string_view conv,
+                         int64_t ts) {
+  return nlohmann::json{
+      {"type", "signal"}, {"kind", kind}, {"from", from}, {"conv", conv}, {"ts", ts}}
+      .dump();
+}
+
+std::string EncodePresenceSignal(std::string_view user, bool online, int64_t ts) {
+  return nlohmann::json{
+      {"type", "signal"}, {"kind", "presence"}, {"from", user}, {"online", online}, {"ts", ts}}
+      .dump();
+}
+
+std::string RecalledForm(std::string_view message_json) {
+  auto j = nlohmann::json::parse(message_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::string(message_json);
+  j["body"] = nullptr;
+  j["recalled"] = true;
+  return j.dump();
+}
+
 std::string EncodeControl(std::string_view event, std::string_view reason, int64_t ts) {
   return nlohmann::json{{"type", "control"}, {"event", event}, {"reason", reason}, {"ts", ts}}
       .dump();

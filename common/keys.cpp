@@ -37,8 +37,44 @@ std::string Acks(std::string_view u) { return UserKey(u, "acks"); }
 std::string Online(std::string_view u) { return UserKey(u, "online"); }
 std::string LastSeen(std::string_view u) { return UserKey(u, "seen"); }
 
+std::string Friends(std::string_view u) { return UserKey(u, "friends"); }
+std::string FriendRequests(std::string_view u) { return UserKey(u, "freq"); }
+std::string FriendRequestsOut(std::string_view u) { return UserKey(u, "freqout"); }
+std::string Blocks(std::string_view u) { return UserKey(u, "blocks"); }
+std::string FanIn(std::string_view u) { return UserKey(u, "fanin"); }
+std::string Conversations(std::string_view u) { return UserKey(u, "convs"); }
+std::string ConversationLast(std::string_view u) { return UserKey(u, "convlast"); }
+std::string ConversationRead(std::string_view u) { return UserKey(u, "convread"); }
+
 std::string ConversationMeta(std::string_view conv) { return ConvKey(conv, "meta"); }
 std::string ConversationLog(std::string_view conv) { return ConvKey(conv, "log"); }
+std::string ConversationRecalled(std::string_view conv) { return ConvKey(conv, "recalled"); }
+
+namespace {
+std::string GroupKey(std::string_view gid, std::string_view suffix) {
+  std::string conv = "g:";
+  conv.append(gid);
+  return ConvKey(conv, suffix);
+}
+}  // namespace
+
+std::string Group(std::string_view g) { return GroupKey(g, "group"); }
+std::string GroupMembers(std::string_view g) { return GroupKey(g, "members"); }
+std::string GroupJoined(std::string_view g) { return GroupKey(g, "joined"); }
+std::string GroupLeft(std::string_view g) { return GroupKey(g, "left"); }
+std::string GroupFeed(std::string_view g) { return GroupKey(g, "feed"); }
+
+std::string RoomMembers(std::string_view r) {
+  std::string conv = "r:";
+  conv.append(r);
+  return ConvKey(conv, "members");
+}
+
+std::string MessageIndex(std::string_view id) {
+  std::string k = "{m:";
+  k.append(id).append("}");
+  return k;
+}
 
 int DeliveryShard(std::string_view user_id, int shard_count) {
   // FNV-1a: stable across processes, platforms and releases (std::hash is none of these).
@@ -51,5 +87,6 @@ int DeliveryShard(std::string_view user_id, int shard_count) {
 }
 
 std::string DeliveryStream(int shard) { return "{dq:" + std::to_string(shard) + "}:deliveries"; }
+std::string FanoutStream(int shard) { return "{fq:" + std::to_string(shard) + "}:fanout"; }
 
 }  // namespace courier::keys

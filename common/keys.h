@@ -32,14 +32,54 @@ std::string Online(std::string_view user_id);
 // String: when the user's last device went offline (ms since the Unix epoch).
 std::string LastSeen(std::string_view user_id);
 
-// Hash {seq}: the conversation's last conv_seq.
+// Hash friend -> since (ms). Symmetric: each friend holds the other.
+std::string Friends(std::string_view user_id);
+// Hash request_id -> {request_id, from, note, ts} JSON: pending friend requests to the user.
+std::string FriendRequests(std::string_view user_id);
+// Hash target -> request_id: pending friend requests from the user.
+std::string FriendRequestsOut(std::string_view user_id);
+// Set of the users this user blocked.
+std::string Blocks(std::string_view user_id);
+// Hash group conv -> highest feed fseq copied into this inbox (the fan-out's idempotency).
+std::string FanIn(std::string_view user_id);
+// Sorted set conv -> inbox seq of the conversation's newest message in this inbox.
+std::string Conversations(std::string_view user_id);
+// Hash conv -> that newest message's inbox envelope.
+std::string ConversationLast(std::string_view user_id);
+// Hash conv -> highest conv_seq the user has read.
+std::string ConversationRead(std::string_view user_id);
+
+// Hash {seq, fseq, fanned}: the conversation's last conv_seq; for groups also the last feed
+// entry and the fan-out watermark.
 std::string ConversationMeta(std::string_view conv);
 // Stream with ids <conv_seq>-0, field "e" holding the message JSON (no seq / epoch).
 std::string ConversationLog(std::string_view conv);
+// Set of the recalled conv_seqs of a conversation.
+std::string ConversationRecalled(std::string_view conv);
+
+// Groups: conv "g:<gid>". Hash {name, owner, created_at}.
+std::string Group(std::string_view group_id);
+// Hash member -> role.
+std::string GroupMembers(std::string_view group_id);
+// Hash member -> fseq of the feed entry that added them.
+std::string GroupJoined(std::string_view group_id);
+// Hash former member -> "<joined>:<left>" fseqs, kept until the fan-out passed <left>.
+std::string GroupLeft(std::string_view group_id);
+// Stream with ids <fseq>-0: everything that happens in the group, in order, until fanned out.
+std::string GroupFeed(std::string_view group_id);
+
+// Rooms: conv "r:<rid>". Set of members.
+std::string RoomMembers(std::string_view room_id);
+
+// Hash {conv, conv_seq, from, ts} of a message, kept for the recall window.
+std::string MessageIndex(std::string_view message_id);
 
 // The delivery-queue shard that carries a user's pushes; one user always maps to one shard,
 // so one consumer sees that user's pushes in seq order.
 int DeliveryShard(std::string_view user_id, int shard_count);
 std::string DeliveryStream(int shard);
+// The fan-out task stream of a shard: a group's tasks go to DeliveryShard("g:<gid>"), a
+// user's presence tasks to DeliveryShard(user_id).
+std::string FanoutStream(int shard);
 
 }  // namespace courier::keys

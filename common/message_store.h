@@ -63,8 +63,8 @@ struct DirectSend {
   Caller sender;
   std::string recipient;  // user id; may equal the sender (notes to self)
   std::string cmid;
-  Message message;        // id, conv, ts etc. as the new message would have them
-  EnvelopeParts parts;    // EncodeMessageParts(message)
+  Message message;              // id, conv, ts etc. as the new message would have them
+  EnvelopeParts parts;          // EncodeMessageParts(message)
   std::string recipient_epoch;  // used only if the inbox has none yet
   std::string sender_epoch;
 };
@@ -82,7 +82,7 @@ struct SyncPage {
   std::vector<std::string> items;  // envelope JSON, in seq order
   int64_t next_after = 0;          // the last item's seq, or `after` when empty
   bool has_more = false;
-  int64_t latest_seq = 0;          // the inbox's highest seq
+  int64_t latest_seq = 0;  // the inbox's highest seq
 };
 
 struct AckOutcome {
@@ -110,6 +110,9 @@ struct StorePolicy {
   int64_t token_ttl_s = 24 * 3600;
   int64_t delivery_stream_max = 1000000;  // approximate cap of each delivery stream
   int delivery_shards = 4;
+  std::string messaging_policy = "open";  // or "friends": one-to-one only between friends
+  int64_t recall_window_ms = 120000;
+  int room_history_max = 100;
 };
 
 class MessageStore {
@@ -139,8 +142,8 @@ class MessageStore {
 
   // Messages of `conv` with conv_seq < before (0: from the newest), newest first. The caller's
   // right to read the conversation is checked by the core, not here.
-  virtual Result<HistoryPage> History(const Caller& caller, const std::string& conv,
-                                      int64_t before, int limit) = 0;
+  virtual Result<HistoryPage> History(const Caller& caller, const std::string& conv, int64_t before,
+                                      int limit) = 0;
 
   virtual Result<std::map<std::string, PresenceState>> Presence(
       const Caller& caller, const std::vector<std::string>& user_ids, int64_t now_ms) = 0;

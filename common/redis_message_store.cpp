@@ -1,30 +1,13 @@
 #include "common/redis_message_store.h"
 
+#include <set>
+
 #include "common/keys.h"
+#include "common/redis_reply.h"
 
 namespace courier {
 
-namespace {
-
-// The first element of a script's reply: "ok", "dup", or the name of an error.
-std::string_view Verdict(const RedisValue& v) {
-  if (!v.is_array() || v.elements.empty() || !v.elements[0].is_string()) return {};
-  return v.elements[0].str;
-}
-
-Status Malformed(const char* script) {
-  return Status::Internal(std::string("unexpected reply from script ") + script);
-}
-
-const std::string& Str(const RedisValue& v) { return v.str; }
-
-int64_t Int(const RedisValue& v) {
-  if (v.is_integer()) return v.integer;
-  if (v.is_string()) return std::strtoll(v.str.c_str(), nullptr, 10);
-  return 0;
-}
-
-}  // namespace
+using namespace redis_reply;
 
 RedisMessageStore::RedisMessageStore(RedisPool* pool, StorePolicy policy)
     : pool_(pool), policy_(policy) {}
@@ -52,19 +35,18 @@ Result<std::string> RedisMessageStore::PasswordHash(const std::string& user_id) 
 }
 
 Result<OpenedSession> RedisMessageStore::OpenSession(const NewSession& s) {
-  auto r = pool_->Eval(
-      open_session_,
-      {keys::Session(s.user_id, s.session_id), keys::PlatformSession(s.user_id, s.platform),
-       DeliveryStreamOf(s.user_id)},
-      {s.user_id, s.session_id, s.device_id, s.platform, std::to_string(s.expires_at_ms),
-       std::to_string(policy_.token_ttl_s), s.kicked_payload,
-       std::to_string(policy_.delivery_stream_max)});
+  auto r = pool_->Eval(open_session_,
+                       {keys::Session(s.user_id, s.session_id),
+                        keys::PlatformSession(s.user_id, s.platform), DeliveryStreamOf(s.user_id)},
+                       {s.user_id, s.session_id, s.device_id, s.platform,
+                        std::to_string(s.expires_at_ms), std::to_string(policy_.token_ttl_s),
+                        s.kicked_payload, std::to_string(policy_.delivery_stream_max)});
   if (!r.ok()) return r.status();
   if (Verdict(*r) != "ok") return Malformed("open_session");
   OpenedSession out;
   if (r->elements.size() >= 3) {
-    out.replaced_session_id = Str(r->elements[1]);
-    out.replaced_device_id = Str(r->elements[2]);
+    out.replaced_session_id = r->elements[1].str;
+    out.replaced_device_id = r->elements[2].str;
   }
   return out;
 }
@@ -74,11 +56,11 @@ Status RedisMessageStore::CloseSession(const Caller& c, const std::string& kicke
   auto platform = pool_->Command({"HGET", keys::Session(c.user_id, c.session_id), "platform"});
   if (!platform.ok()) return platform.status();
   if (!platform->is_string()) return Status::Unauthorized("session ended");
-  auto r = pool_->Eval(close_session_,
-                       {keys::Session(c.user_id, c.session_id),
-                        keys::PlatformSession(c.user_id, platform->str), DeliveryStreamOf(c.user_id)},
-                       {c.user_id, c.session_id, kicked_payload,
-                        std::to_string(policy_.delivery_stream_max)});
+  auto r = pool_->Eval(
+      close_session_,
+      {keys::Session(c.user_id, c.session_id), keys::PlatformSession(c.user_id, platform->str),
+       DeliveryStreamOf(c.user_id)},
+      {c.user_id, c.session_id, kicked_payload, std::to_string(policy_.delivery_stream_max)});
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
   if (verdict == "ok") return Status::Ok();
@@ -93,35 +75,23 @@ Result<SendOutcome> RedisMessageStore::SendDirect(const DirectSend& s, int64_t n
       send_direct_,
       {keys::Session(from, s.sender.session_id), keys::Cmid(from, s.cmid), keys::SendRate(from),
        keys::User(s.recipient), keys::ConversationMeta(m.conv), keys::ConversationLog(m.conv),
-       keys::InboxMeta(s.recipient), keys::Inbox(s.recipient), DeliveryStreamOf(s.recipient),
-       keys::InboxMeta(from), keys::Inbox(from), DeliveryStreamOf(from)},
+       DeliveryStreamOf(s.recipient), DeliveryStreamOf(from), keys::MessageIndex(m.id)},
       {m.id, m.conv, std::to_string(now_ms), s.parts.head, s.parts.tail, s.recipient, from,
        s.recipient_epoch, s.sender_epoch, std::to_string(policy_.cmid_window_s),
        std::to_string(policy_.inbox_max_entries), std::to_string(policy_.inbox_retention_ms),
        std::to_string(policy_.send_rate_per_s), std::to_string(policy_.send_burst),
-       std::to_string(policy_.delivery_stream_max)});
+       std::to_string(policy_.delivery_stream_max), policy_.messaging_policy,
+       std::to_string(policy_.recall_window_ms + kMessageIndexGraceMs)});
   if (!r.ok()) return r.status();
-  auto verdict = Verdict(*r);
-  if (verdict == "ok" || verdict == "dup") {
-    if (r->elements.size() < 5) return Malformed("send_direct");
-    return SendOutcome{Str(r->elements[1]), Str(r->elements[2]), Int(r->elements[3]),
-                       Int(r->elements[4]), verdict == "dup"};
-  }
-  if (verdict == "unauthorized") return Status::Unauthorized("session ended");
-  if (verdict == "not_found") return Status::NotFound("no such user: " + s.recipient);
-  if (verdict == "rate_limited" && r->elements.size() >= 2) {
-    int retry_s = static_cast<int>((Int(r->elements[1]) + 999) / 1000);
-    return Status::RateLimited("too many messages; slow down", std::max(1, retry_s));
-  }
-  return Malformed("send_direct");
+  return SendOutcomeOf(*r, "send_direct", "no such user: " + s.recipient);
 }
 
 Result<SyncPage> RedisMessageStore::Sync(const Caller& c, int64_t after, int limit,
                                          const std::string& new_epoch) {
-  auto r = pool_->Eval(sync_,
-                       {keys::Session(c.user_id, c.session_id), keys::InboxMeta(c.user_id),
-                        keys::Inbox(c.user_id)},
-                       {std::to_string(after + 1) + "-0", std::to_string(limit), new_epoch});
+  auto r = pool_->Eval(
+      sync_,
+      {keys::Session(c.user_id, c.session_id), keys::InboxMeta(c.user_id), keys::Inbox(c.user_id)},
+      {std::to_string(after + 1) + "-0", std::to_string(limit), new_epoch});
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
   if (verdict == "unauthorized") return Status::Unauthorized("session ended");
@@ -129,7 +99,7 @@ Result<SyncPage> RedisMessageStore::Sync(const Caller& c, int64_t after, int lim
     return Malformed("sync");
   }
   SyncPage page;
-  page.epoch = Str(r->elements[1]);
+  page.epoch = r->elements[1].str;
   page.latest_seq = Int(r->elements[2]);
   page.has_more = Int(r->elements[3]) == 1;
   page.next_after = after;
@@ -142,33 +112,37 @@ Result<SyncPage> RedisMessageStore::Sync(const Caller& c, int64_t after, int lim
 
 Result<AckOutcome> RedisMessageStore::Ack(const Caller& c, int64_t seq,
                                           const std::string& new_epoch) {
-  auto r = pool_->Eval(ack_,
-                       {keys::Session(c.user_id, c.session_id), keys::InboxMeta(c.user_id),
-                        keys::Acks(c.user_id)},
-                       {c.device_id, std::to_string(seq), new_epoch});
+  auto r = pool_->Eval(
+      ack_,
+      {keys::Session(c.user_id, c.session_id), keys::InboxMeta(c.user_id), keys::Acks(c.user_id)},
+      {c.device_id, std::to_string(seq), new_epoch});
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
   if (verdict == "unauthorized") return Status::Unauthorized("session ended");
   if (verdict != "ok" || r->elements.size() < 3) return Malformed("ack");
-  return AckOutcome{Int(r->elements[1]), Str(r->elements[2])};
+  return AckOutcome{Int(r->elements[1]), r->elements[2].str};
 }
 
 Result<HistoryPage> RedisMessageStore::History(const Caller& c, const std::string& conv,
                                                int64_t before, int limit) {
   std::string end = before > 0 ? "(" + std::to_string(before) + "-0" : "+";
-  auto r = pool_->Pipeline({{"EXISTS", keys::Session(c.user_id, c.session_id)},
-                            {"XREVRANGE", keys::ConversationLog(conv), end, "-", "COUNT",
-                             std::to_string(limit + 1)}});
+  auto r = pool_->Pipeline(
+      {{"EXISTS", keys::Session(c.user_id, c.session_id)},
+       {"XREVRANGE", keys::ConversationLog(conv), end, "-", "COUNT", std::to_string(limit + 1)},
+       {"SMEMBERS", keys::ConversationRecalled(conv)}});
   if (!r.ok()) return r.status();
   if ((*r)[0].integer != 1) return Status::Unauthorized("session ended");
+  std::set<std::string> recalled;
+  for (const auto& v : (*r)[2].elements) recalled.insert(v.str);
   HistoryPage page;
   auto& entries = (*r)[1].elements;
   page.has_more = entries.size() > static_cast<size_t>(limit);
   for (size_t i = 0; i < entries.size() && i < static_cast<size_t>(limit); ++i) {
     auto& e = entries[i];
-    if (e.elements.size() == 2 && e.elements[1].elements.size() >= 2) {
-      page.items.push_back(std::move(e.elements[1].elements[1].str));
-    }
+    if (e.elements.size() != 2 || e.elements[1].elements.size() < 2) continue;
+    std::string& item = e.elements[1].elements[1].str;
+    std::string conv_seq = e.elements[0].str.substr(0, e.elements[0].str.find('-'));
+    page.items.push_back(recalled.count(conv_seq) ? RecalledForm(item) : std::move(item));
   }
   return page;
 }

@@ -11,7 +11,11 @@
 namespace courier {
 
 struct Delivery {
-  enum class Kind { kInbox, kControl };
+  // kInbox: `payload` on the user's inbox topic (an inbox entry, or a signal).
+  // kControl: a session ended; tell the device and disconnect it.
+  // kRoom: `payload` on the room's topic. kRoomLeave: the user left the room; the broker must
+  // stop delivering it to them.
+  enum class Kind { kInbox, kControl, kRoom, kRoomLeave };
   std::string stream;    // where it came from, and where it is acknowledged
   std::string entry_id;  // stream entry id
   Kind kind = Kind::kInbox;
@@ -21,6 +25,7 @@ struct Delivery {
   std::string device_id;
   std::string session_id;
   bool notify = true;
+  std::string room_id;  // kRoom and kRoomLeave
   std::string payload;  // the JSON to push
 };
 

@@ -6,8 +6,8 @@
 
 namespace courier {
 
-DeliveryWorker::DeliveryWorker(DeliveryQueue* queue, Publisher* publisher,
-                               MetricsRegistry* metrics, DeliveryWorkerOptions options)
+DeliveryWorker::DeliveryWorker(DeliveryQueue* queue, Publisher* publisher, MetricsRegistry* metrics,
+                               DeliveryWorkerOptions options)
     : queue_(queue),
       publisher_(publisher),
       options_(std::move(options)),
@@ -15,15 +15,25 @@ DeliveryWorker::DeliveryWorker(DeliveryQueue* queue, Publisher* publisher,
                                   "Deliveries the broker acknowledged")),
       failed_(metrics->GetCounter("courier_deliveries_retried_total",
                                   "Deliveries not acknowledged by the broker, to be retried")),
-      kicks_(metrics->GetCounter("courier_kicks_total", "Devices disconnected after their "
-                                                        "session ended")),
+      kicks_(metrics->GetCounter("courier_kicks_total",
+                                 "Devices disconnected after their "
+                                 "session ended")),
       claimed_(metrics->GetCounter("courier_deliveries_claimed_total",
                                    "Deliveries taken over from a stalled consumer")) {}
 
 std::vector<OutgoingMessage> DeliveryWorker::Render(const Delivery& d,
                                                     const std::string& topic_root) {
-  if (d.kind == Delivery::Kind::kInbox) {
-    return {{topic_root + "/u/" + d.user_id, d.payload}};
+  switch (d.kind) {
+    case Delivery::Kind::kInbox:
+      return {{topic_root + "/u/" + d.user_id, d.payload}};
+    case Delivery::Kind::kRoom:
+      return {{topic_root + "/r/" + d.room_id, d.payload}};
+    case Delivery::Kind::kRoomLeave: {
+      nlohmann::json leave = {{"op", "room_leave"}, {"user_id", d.user_id}, {"room_id", d.room_id}};
+      return {{"$CONTROL/courier/v1", leave.dump()}};
+    }
+    case Delivery::Kind::kControl:
+      break;
   }
   std::vector<OutgoingMessage> out;
   if (d.notify) out.push_back({topic_root + "/d/" + d.user_id + "/" + d.device_id, d.payload});
@@ -107,7 +117,8 @@ Result<int> DeliveryWorker::RunOnce() {
     pushed_.Inc(done.size());
   }
   if (not_done > 0) {
-    return Status::Unavailable(std::to_string(not_done) + " deliveries not acknowledged by the broker");
+    return Status::Unavailable(std::to_string(not_done) +
+                               " deliveries not acknowledged by the broker");
   }
   return static_cast<int>(done.size());
 }

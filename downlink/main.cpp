@@ -1,11 +1,12 @@
-// courier-downlink: the delivery worker (Redis Streams → MQTT) and its metrics endpoint.
+// courier-downlink: the delivery worker (Redis Streams → MQTT), the fan-out worker (group
+// feeds → members' inboxes, signals, presence) on a second thread, and the metrics endpoint.
 // Wiring only.
 #include <signal.h>
 
+#include <httplib.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <httplib.h>
 #include <thread>
 
 #include "common/clock.h"
@@ -15,6 +16,7 @@
 #include "common/metrics.h"
 #include "common/process_setup.h"
 #include "downlink/delivery_worker.h"
+#include "downlink/fanout_worker.h"
 #include "downlink/mqtt_publisher.h"
 #include "downlink/redis_delivery_queue.h"
 
@@ -37,6 +39,14 @@ int main(int argc, char** argv) {
   options.claim_idle_ms = config.claim_idle_ms;
   options.claim_every_ms = static_cast<int>(std::min<int64_t>(5000, config.claim_idle_ms / 2));
   DeliveryWorker worker(&queue, &publisher, &metrics, options);
+
+  FanoutWorkerOptions fanout_options;
+  fanout_options.shards = config.delivery_shards;
+  fanout_options.claim_idle_ms = config.claim_idle_ms;
+  fanout_options.claim_every_ms = options.claim_every_ms;
+  fanout_options.inbox_max_entries = config.limits.inbox_max_entries;
+  fanout_options.inbox_retention_ms = config.limits.inbox_retention_s * 1000;
+  FanoutWorker fanout(config.redis, config.consumer_name, &metrics, fanout_options);
 
   std::atomic<bool> stopping{false};
   httplib::Server metrics_server;
@@ -64,26 +74,32 @@ int main(int argc, char** argv) {
 
   spdlog::info("delivering {} shard(s) as consumer {} to broker {}:{}", config.delivery_shards,
                config.consumer_name, config.mqtt.host, config.mqtt.port);
-  // Back off on errors (Redis or broker down): 100 ms doubling to 5 s, reset on success.
-  int backoff_ms = 100;
-  std::string last_error;
-  while (!stopping) {
-    auto r = worker.RunOnce();
-    if (r.ok()) {
-      if (!last_error.empty()) spdlog::info("delivering again after: {}", last_error);
-      last_error.clear();
-      backoff_ms = 100;
-      continue;
+  // Each worker runs in a loop, backing off on errors (Redis or broker down): 100 ms doubling
+  // to 5 s, reset on success.
+  auto run = [&stopping](const char* name, auto step) {
+    int backoff_ms = 100;
+    std::string last_error;
+    while (!stopping) {
+      auto r = step();
+      if (r.ok()) {
+        if (!last_error.empty()) spdlog::info("{} working again after: {}", name, last_error);
+        last_error.clear();
+        backoff_ms = 100;
+        continue;
+      }
+      if (r.status().ToString() != last_error) {
+        last_error = r.status().ToString();
+        spdlog::warn("{} paused: {}", name, last_error);
+      }
+      for (int waited = 0; waited < backoff_ms && !stopping; waited += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      backoff_ms = std::min(backoff_ms * 2, 5000);
     }
-    if (r.status().ToString() != last_error) {
-      last_error = r.status().ToString();
-      spdlog::warn("delivery paused: {}", last_error);
-    }
-    for (int waited = 0; waited < backoff_ms && !stopping; waited += 50) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    backoff_ms = std::min(backoff_ms * 2, 5000);
-  }
+  };
+  std::thread fanout_thread([&] { run("fan-out", [&fanout] { return fanout.RunOnce(); }); });
+  run("delivery", [&worker] { return worker.RunOnce(); });
+  fanout_thread.join();
   if (!stopping) kill(getpid(), SIGTERM);
   stopper.join();
   if (metrics_thread.joinable()) metrics_thread.join();

@@ -3,13 +3,12 @@
 // Thread-safety: not thread-safe; owned by the delivery worker's thread.
 #pragma once
 
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
-#include "common/redis_client.h"
 #include "downlink/delivery.h"
+#include "downlink/redis_stream_group.h"
 
 namespace courier {
 
@@ -26,17 +25,14 @@ class RedisDeliveryQueue final : public DeliveryQueue {
 
   static constexpr const char* kGroup = "downlink";
 
- private:
-  Status EnsureConnected();
-  Result<RedisValue> Run(const std::vector<std::string>& command);
-  Result<std::vector<Delivery>> ReadGroup(int count, int block_ms,
-                                          const std::vector<std::string>& ids);
+  // A stream entry as a Delivery; false when it is not one (it is then dropped).
+  static bool ToDelivery(const StreamEntry& e, Delivery* d);
 
-  RedisConfig redis_;
-  std::vector<std::string> streams_;
-  std::string consumer_;
-  std::unique_ptr<RedisConnection> conn_;
-  std::vector<std::string> pending_cursor_;  // per stream, for ReadPending
+ private:
+  // Converts entries, acknowledging (dropping) those that are not deliveries.
+  std::vector<Delivery> Convert(std::vector<StreamEntry> entries);
+
+  RedisStreamGroup group_;
 };
 
 }  // namespace courier

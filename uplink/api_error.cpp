@@ -7,20 +7,31 @@ namespace courier {
 int HttpStatusOf(Status::Code code) {
   using C = Status::Code;
   switch (code) {
-    case C::kOk: return 200;
+    case C::kOk:
+      return 200;
     case C::kInvalidJson:
-    case C::kInvalidField: return 400;
-    case C::kUnauthorized: return 401;
+    case C::kInvalidField:
+      return 400;
+    case C::kUnauthorized:
+      return 401;
     case C::kForbidden:
     case C::kNotMember:
-    case C::kBlocked: return 403;
-    case C::kNotFound: return 404;
-    case C::kMethodNotAllowed: return 405;
-    case C::kConflict: return 409;
-    case C::kTooLarge: return 413;
-    case C::kRateLimited: return 429;
-    case C::kUnavailable: return 503;
-    case C::kInternal: return 500;
+    case C::kBlocked:
+      return 403;
+    case C::kNotFound:
+      return 404;
+    case C::kMethodNotAllowed:
+      return 405;
+    case C::kConflict:
+      return 409;
+    case C::kTooLarge:
+      return 413;
+    case C::kRateLimited:
+      return 429;
+    case C::kUnavailable:
+      return 503;
+    case C::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -28,8 +39,7 @@ int HttpStatusOf(Status::Code code) {
 ApiResponse ErrorResponse(const Status& status) {
   ApiResponse r;
   r.status = HttpStatusOf(status.code());
-  nlohmann::json body = {
-      {"error", {{"code", status.code_name()}, {"message", status.message()}}}};
+  nlohmann::json body = {{"error", {{"code", status.code_name()}, {"message", status.message()}}}};
   // Messages may quote client input: never let bad UTF-8 in it break the reply.
   r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (status.code() == Status::Code::kRateLimited) {

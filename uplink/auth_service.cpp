@@ -74,7 +74,8 @@ Result<LoginResult> AuthService::Login(const LoginRequest& req) {
 }
 
 Status AuthService::Logout(const Caller& caller) {
-  Status s = store_->CloseSession(caller, EncodeControl("session.kicked", "logout", clock_->NowMs()));
+  Status s =
+      store_->CloseSession(caller, EncodeControl("session.kicked", "logout", clock_->NowMs()));
   if (s.ok()) spdlog::info("logout user={} device={}", caller.user_id, caller.device_id);
   return s;
 }

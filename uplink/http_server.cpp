@@ -31,11 +31,16 @@ void WriteResponse(const ApiResponse& in, httplib::Response* out) {
 // the same error body as every other error.
 Status StatusForLibraryError(int http_status) {
   switch (http_status) {
-    case 413: return Status::TooLarge("request too large");
-    case 414: return Status::TooLarge("request URI too long");
-    case 404: return Status::NotFound("no such endpoint");
-    case 400: return Status::InvalidJson("malformed HTTP request");
-    default: return Status::Internal("HTTP error " + std::to_string(http_status));
+    case 413:
+      return Status::TooLarge("request too large");
+    case 414:
+      return Status::TooLarge("request URI too long");
+    case 404:
+      return Status::NotFound("no such endpoint");
+    case 400:
+      return Status::InvalidJson("malformed HTTP request");
+    default:
+      return Status::Internal("HTTP error " + std::to_string(http_status));
   }
 }
 
@@ -132,13 +137,16 @@ void HttpServer::Serve(const httplib::Request& req, std::string body, httplib::R
   WriteResponse(out, res);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string labels = "method=\"" + req.method + "\",route=\"" + route + "\"";
-  metrics_->GetCounter("courier_http_requests_total", "HTTP requests by route and status",
-                       labels + ",status=\"" + std::to_string(out.status) + "\"")
+  metrics_
+      ->GetCounter("courier_http_requests_total", "HTTP requests by route and status",
+                   labels + ",status=\"" + std::to_string(out.status) + "\"")
       .Inc();
-  metrics_->GetHistogram("courier_http_request_duration_seconds", "HTTP request latency by route",
-                         labels)
+  metrics_
+      ->GetHistogram("courier_http_request_duration_seconds", "HTTP request latency by route",
+                     labels)
       .Observe(seconds);
-  if (out.status >= 500) spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);
+  if (out.status >= 500)
+    spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);
 }
 
 Status HttpServer::Bind() {

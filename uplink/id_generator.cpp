@@ -25,9 +25,9 @@ std::string RandomIdGenerator::NewMessageId(int64_t now_ms) {
   auto rnd = RandomBytes<10>();
   // 128 bits, 48 of time then 80 of randomness, as 26 base32 digits (130 bits: the first
   // digit is always 0-7).
-  unsigned __int128 v = static_cast<unsigned __int128>(static_cast<uint64_t>(now_ms) &
-                                                       ((uint64_t{1} << 48) - 1))
-                        << 80;
+  unsigned __int128 v =
+      static_cast<unsigned __int128>(static_cast<uint64_t>(now_ms) & ((uint64_t{1} << 48) - 1))
+      << 80;
   for (size_t i = 0; i < rnd.size(); ++i) {
     v |= static_cast<unsigned __int128>(rnd[i]) << (8 * (rnd.size() - 1 - i));
   }

@@ -12,8 +12,11 @@
 #include "common/metrics.h"
 #include "common/process_setup.h"
 #include "common/redis_message_store.h"
+#include "common/redis_social_store.h"
 #include "uplink/auth_service.h"
 #include "uplink/broker_probe.h"
+#include "uplink/friend_service.h"
+#include "uplink/group_service.h"
 #include "uplink/http_server.h"
 #include "uplink/id_generator.h"
 #include "uplink/messaging_service.h"
@@ -42,14 +45,22 @@ int main(int argc, char** argv) {
   policy.send_burst = config.limits.send_burst;
   policy.token_ttl_s = config.limits.token_ttl_s;
   policy.delivery_shards = config.delivery_shards;
+  policy.messaging_policy = config.messaging_policy;
+  policy.recall_window_ms = config.limits.recall_window_s * 1000;
+  policy.room_history_max = config.limits.room_history_max;
   RedisMessageStore store(&redis, policy);
   AuthService auth(&store, &jwt, &clock, &ids, config.pbkdf2_iterations, config.limits.token_ttl_s,
                    config.mqtt.service_user);
-  MessagingService messaging(&store, &clock, &ids, config.limits);
+  RedisSocialStore social(&redis, policy);
+  MessagingService messaging(&store, &social, &clock, &ids, config.limits);
+  GroupService groups(&social, &clock, &ids, config.limits);
+  FriendService friends(&social, &clock, &ids);
 
   RouteDeps deps;
   deps.auth = &auth;
   deps.messaging = &messaging;
+  deps.groups = &groups;
+  deps.friends = &friends;
   deps.metrics = &metrics;
   deps.config = &config;
   deps.readiness = [&store, &config]() -> Status {

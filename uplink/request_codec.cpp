@@ -149,7 +149,8 @@ Result<SendRequest> ParseSendRequest(std::string_view body, size_t max_body_byte
   r.cmid = std::move(*cmid);
   auto kind = OptionalString(*j, "kind", "text");
   if (!kind.ok()) return kind.status();
-  if (!IsValidId(*kind)) return Status::InvalidField("kind must be 1-64 characters of [A-Za-z0-9_.-]");
+  if (!IsValidId(*kind))
+    return Status::InvalidField("kind must be 1-64 characters of [A-Za-z0-9_.-]");
   r.kind = std::move(*kind);
   auto b = j->find("body");
   if (b == j->end()) return Status::InvalidField("body is required");
@@ -192,8 +193,8 @@ Result<SyncQuery> ParseSyncQuery(const std::optional<std::string>& after,
 }
 
 Result<HistoryQuery> ParseHistoryQuery(const std::optional<std::string>& before,
-                                       const std::optional<std::string>& limit,
-                                       int default_limit, int max_limit) {
+                                       const std::optional<std::string>& limit, int default_limit,
+                                       int max_limit) {
   HistoryQuery q;
   if (before) {
     auto v = ParseCount(*before);
@@ -224,6 +225,139 @@ Result<std::vector<std::string>> ParsePresenceQuery(const std::optional<std::str
     rest.remove_prefix(comma + 1);
   }
   return out;
+}
+
+namespace {
+
+constexpr size_t kMaxGroupNameBytes = 128;
+constexpr size_t kMaxNoteBytes = 512;
+constexpr size_t kMaxSignalKindBytes = 32;
+
+// A list of user ids under `name`: valid ids, duplicates removed, order kept, at most `max`.
+Result<std::vector<std::string>> UserIdList(const json& j, const char* name, int max,
+                                            bool required) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) {
+    if (required) return Status::InvalidField(std::string(name) + " is required");
+    return std::vector<std::string>{};
+  }
+  if (!it->is_array()) return Status::InvalidField(std::string(name) + " must be an array");
+  std::vector<std::string> out;
+  for (const auto& v : *it) {
+    if (!v.is_string()) return Status::InvalidField(std::string(name) + " must hold user ids");
+    std::string id = v.get<std::string>();
+    Status s = CheckId(name, id);
+    if (!s.ok()) return s;
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(std::move(id));
+    if (out.size() > static_cast<size_t>(max)) {
+      return Status::InvalidField(std::string(name) + ": at most " + std::to_string(max));
+    }
+  }
+  return out;
+}
+
+bool IsValidSignalKind(std::string_view kind) {
+  if (kind.empty() || kind.size() > kMaxSignalKindBytes) return false;
+  for (char c : kind) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<CreateGroupRequest> ParseCreateGroupRequest(std::string_view body, int max_members) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return j.status();
+  CreateGroupRequest r;
+  auto gid = OptionalString(*j, "group_id", "");
+  if (!gid.ok()) return gid.status();
+  if (!gid->empty()) {
+    if (Status s = CheckId("group_id", *gid); !s.ok()) return s;
+  }
+  r.group_id = std::move(*gid);
+  auto name = RequiredString(*j, "name");
+  if (!name.ok()) return name.status();
+  if (name->empty() || name->size() > kMaxGroupNameBytes) {
+    return Status::InvalidField("name must be 1-128 bytes");
+  }
+  r.name = std::move(*name);
+  auto members = UserIdList(*j, "members", max_members, /*required=*/false);
+  if (!members.ok()) return members.status();
+  r.members = std::move(*members);
+  return r;
+}
+
+Result<std::vector<std::string>> ParseUserIdsRequest(std::string_view body, int max) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return j.status();
+  auto ids = UserIdList(*j, "user_ids", max, /*required=*/true);
+  if (!ids.ok()) return ids.status();
+  if (ids->empty()) return Status::InvalidField("user_ids must not be empty");
+  return ids;
+}
+
+Result<FriendRequestBody> ParseFriendRequest(std::string_view body) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return j.status();
+  FriendRequestBody r;
+  auto to = RequiredId(*j, "to");
+  if (!to.ok()) return to.status();
+  r.to = std::move(*to);
+  auto note = OptionalString(*j, "note", "");
+  if (!note.ok()) return note.status();
+  if (note->size() > kMaxNoteBytes) return Status::InvalidField("note must be at most 512 bytes");
+  r.note = std::move(*note);
+  return r;
+}
+
+Result<std::string> ParseBlockRequest(std::string_view body) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return j.status();
+  return RequiredId(*j, "user_id");
+}
+
+Result<int64_t> ParseReadRequest(std::string_view body) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return j.status();
+  auto it = j->find("conv_seq");
+  if (it == j->end()) return Status::InvalidField("conv_seq is required");
+  if (!it->is_number_integer() || it->get<int64_t>() < 0 ||
+      (it->is_number_unsigned() && it->get<uint64_t>() > (uint64_t{1} << 53))) {
+    return Status::InvalidField("conv_seq must be a non-negative integer");
+  }
+  return it->get<int64_t>();
+}
+
+Result<SignalRequest> ParseSignalRequest(std::string_view body) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return j.status();
+  SignalRequest r;
+  auto to = RequiredString(*j, "to");
+  if (!to.ok()) return to.status();
+  auto recipient = ParseRecipient(*to);
+  if (!recipient.ok()) return recipient.status();
+  if (recipient->kind == Recipient::Kind::kRoom) {
+    return Status::InvalidField("signals go to user:<id> or group:<id>");
+  }
+  r.to = std::move(*recipient);
+  auto kind = RequiredString(*j, "kind");
+  if (!kind.ok()) return kind.status();
+  if (!IsValidSignalKind(*kind) || *kind == "presence") {
+    return Status::InvalidField(
+        "kind must be 1-32 characters of [a-z0-9_.-] and not presence (e.g. typing)");
+  }
+  r.kind = std::move(*kind);
+  return r;
+}
+
+Result<int> ParseLimitQuery(const std::optional<std::string>& limit, int default_limit,
+                            int max_limit) {
+  auto page = ParseSyncQuery(std::nullopt, limit, default_limit, max_limit);
+  if (!page.ok()) return page.status();
+  return page->limit;
 }
 
 Result<std::string> ParseBearer(std::string_view authorization) {

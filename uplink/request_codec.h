@@ -61,12 +61,42 @@ struct HistoryQuery {
   int limit = 0;       // already clamped to [1, max]
 };
 Result<HistoryQuery> ParseHistoryQuery(const std::optional<std::string>& before,
-                                       const std::optional<std::string>& limit,
-                                       int default_limit, int max_limit);
+                                       const std::optional<std::string>& limit, int default_limit,
+                                       int max_limit);
 
 // `users=a,b,c`: 1..max_users valid user ids, duplicates removed, order kept.
 Result<std::vector<std::string>> ParsePresenceQuery(const std::optional<std::string>& users,
                                                     int max_users);
+
+struct CreateGroupRequest {
+  std::string group_id;              // empty: the server picks one
+  std::string name;                  // 1-128 bytes
+  std::vector<std::string> members;  // valid ids, duplicates removed, order kept
+};
+// {group_id?, name, members:[…]}: at most `max_members` listed users.
+Result<CreateGroupRequest> ParseCreateGroupRequest(std::string_view body, int max_members);
+// {user_ids:[…]}: 1..max valid ids, duplicates removed, order kept.
+Result<std::vector<std::string>> ParseUserIdsRequest(std::string_view body, int max);
+
+struct FriendRequestBody {
+  std::string to;    // a plain user id
+  std::string note;  // at most 512 bytes
+};
+Result<FriendRequestBody> ParseFriendRequest(std::string_view body);
+// {user_id}
+Result<std::string> ParseBlockRequest(std::string_view body);
+// {conv_seq}, a non-negative integer.
+Result<int64_t> ParseReadRequest(std::string_view body);
+
+struct SignalRequest {
+  Recipient to;      // a user or a group
+  std::string kind;  // 1-32 characters of [a-z0-9_.-]; not "presence" (the server's own)
+};
+Result<SignalRequest> ParseSignalRequest(std::string_view body);
+
+// `limit` of a list (default `default_limit`, clamped to `max_limit`).
+Result<int> ParseLimitQuery(const std::optional<std::string>& limit, int default_limit,
+                            int max_limit);
 
 // The token of "Bearer <token>"; Unauthorized when absent or another scheme.
 Result<std::string> ParseBearer(std::string_view authorization);

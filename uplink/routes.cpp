@@ -33,8 +33,8 @@ std::string EncodeSyncPage(const SyncPage& page) {
     if (i > 0) out += ',';
     out += page.items[i];
   }
-  out += R"(],"next_after":)" + std::to_string(page.next_after) +
-         R"(,"has_more":)" + (page.has_more ? "true" : "false") + "}";
+  out += R"(],"next_after":)" + std::to_string(page.next_after) + R"(,"has_more":)" +
+         (page.has_more ? "true" : "false") + "}";
   return out;
 }
 
@@ -45,8 +45,8 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
   MessagingService* messaging = deps_.messaging;
   const Config* config = deps_.config;
   MetricsRegistry* metrics = deps_.metrics;
-  Counter& accepted = metrics->GetCounter("courier_messages_accepted_total",
-                                          "Messages accepted (201)");
+  Counter& accepted =
+      metrics->GetCounter("courier_messages_accepted_total", "Messages accepted (201)");
   Counter& duplicates = metrics->GetCounter("courier_messages_duplicate_total",
                                             "Sends answered with an earlier message (200)");
 
@@ -111,9 +111,9 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
        }},
       {"GET", "/v1/conversations/{conv}/messages", true,
        [messaging, config](const ApiRequest& req, const Caller& caller) -> Result<ApiResponse> {
-         auto q = ParseHistoryQuery(QueryValue(req, "before"), QueryValue(req, "limit"),
-                                    config->limits.sync_default_limit,
-                                    config->limits.sync_max_limit);
+         auto q =
+             ParseHistoryQuery(QueryValue(req, "before"), QueryValue(req, "limit"),
+                               config->limits.sync_default_limit, config->limits.sync_max_limit);
          if (!q.ok()) return q.status();
          auto page = messaging->History(caller, req.path_params.at("conv"), *q);
          if (!page.ok()) return page.status();
@@ -127,8 +127,8 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
        }},
       {"GET", "/v1/presence", true,
        [messaging, config](const ApiRequest& req, const Caller& caller) -> Result<ApiResponse> {
-         auto users = ParsePresenceQuery(QueryValue(req, "users"),
-                                         config->limits.presence_max_users);
+         auto users =
+             ParsePresenceQuery(QueryValue(req, "users"), config->limits.presence_max_users);
          if (!users.ok()) return users.status();
          auto p = messaging->Presence(caller, *users);
          if (!p.ok()) return p.status();
@@ -156,6 +156,9 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
          return r;
        }},
   };
+  auto social = SocialRoutes(deps_);
+  routes_.insert(routes_.end(), std::make_move_iterator(social.begin()),
+                 std::make_move_iterator(social.end()));
 }
 
 bool Router::Match(const std::string& pattern, const std::string& path,

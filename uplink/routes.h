@@ -14,6 +14,8 @@
 #include "common/metrics.h"
 #include "uplink/api.h"
 #include "uplink/auth_service.h"
+#include "uplink/friend_service.h"
+#include "uplink/group_service.h"
 #include "uplink/messaging_service.h"
 
 namespace courier {
@@ -25,6 +27,8 @@ struct RouteDeps {
   const Config* config = nullptr;
   // OK when Redis and the broker are reachable (GET /readyz).
   std::function<Status()> readiness;
+  GroupService* groups = nullptr;
+  FriendService* friends = nullptr;
 };
 
 class Router {
@@ -43,6 +47,9 @@ class Router {
     bool needs_auth;
     Handler handler;
   };
+  // The routes of groups, rooms, friends, blocks, conversations, recall and signals
+  // (routes_social.cpp).
+  static std::vector<Route> SocialRoutes(const RouteDeps& deps);
   static bool Match(const std::string& pattern, const std::string& path,
                     std::map<std::string, std::string>* params);
 

@@ -1,0 +1,22 @@
+-- lib/group.lua: the group's feed. Everything that happens in a group (messages, membership
+-- changes, its notifications) is one feed entry with the next fseq, and a fan-out task tells
+-- the downlink to copy the feed into the members' inboxes (fanin.lua).
+
+-- Appends a notification to the feed; `subject` is the user it is about (or ''), `skip` a
+-- user it is not for (or ''). Returns the entry's fseq.
+local function feed_notification(meta, feed, rest, subject, skip)
+  local fseq = redis.call('HINCRBY', meta, 'fseq', 1)
+  redis.call('XADD', feed, fseq .. '-0', 'b', rest, 'u', subject, 'x', skip)
+  return fseq
+end
+
+local function queue_fanout(stream, max_len, conv, fseq)
+  redis.call('XADD', stream, 'MAXLEN', '~', max_len, '*', 'k', 'feed', 'c', conv, 'f', fseq)
+end
+
+-- The caller's role in the group, or nil when not a member.
+local function role_of(members, user)
+  local role = redis.call('HGET', members, user)
+  if role then return role end
+  return nil
+end

@@ -1,0 +1,450 @@
+#include "common/redis_social_store.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "common/ids.h"
+#include "common/keys.h"
+#include "common/redis_reply.h"
+
+namespace courier {
+
+using namespace redis_reply;
+
+namespace {
+
+std::string GroupConv(const std::string& gid) { return "g:" + gid; }
+std::string RoomConv(const std::string& rid) { return "r:" + rid; }
+
+}  // namespace
+
+RedisSocialStore::RedisSocialStore(RedisPool* pool, StorePolicy policy)
+    : pool_(pool), policy_(std::move(policy)) {}
+
+std::string RedisSocialStore::DeliveryStreamOf(const std::string& id) const {
+  return keys::DeliveryStream(keys::DeliveryShard(id, policy_.delivery_shards));
+}
+
+std::string RedisSocialStore::FanoutStreamOf(const std::string& conv) const {
+  return keys::FanoutStream(keys::DeliveryShard(conv, policy_.delivery_shards));
+}
+
+std::vector<std::string> RedisSocialStore::InboxSettings() const {
+  return {std::to_string(policy_.inbox_max_entries), std::to_string(policy_.inbox_retention_ms),
+          std::to_string(policy_.delivery_stream_max)};
+}
+
+Result<RedisValue> RedisSocialStore::Run(const RedisScript& script,
+                                         const std::vector<std::string>& keys,
+                                         const std::vector<std::string>& args,
+                                         const std::string& not_found) {
+  auto r = pool_->Eval(script, keys, args);
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok" || verdict == "dup") return r;
+  return VerdictStatus(verdict, script.name(), not_found);
+}
+
+Result<std::vector<RedisValue>> RedisSocialStore::ReadAs(
+    const Caller& c, std::vector<std::vector<std::string>> commands) {
+  commands.insert(commands.begin(), {"EXISTS", keys::Session(c.user_id, c.session_id)});
+  auto r = pool_->Pipeline(commands);
+  if (!r.ok()) return r.status();
+  if ((*r)[0].integer != 1) return Status::Unauthorized("session ended");
+  for (const auto& v : *r) {
+    if (v.type == RedisValue::Type::kError) return Status::Internal("redis: " + v.str);
+  }
+  r->erase(r->begin());
+  return r;
+}
+
+// ---- Groups ---------------------------------------------------------------------------------
+
+Status RedisSocialStore::CreateGroup(const Caller& c, const NewGroup& g) {
+  std::string conv = GroupConv(g.group_id);
+  std::vector<std::string> args = {conv,
+                                   g.name,
+                                   c.user_id,
+                                   std::to_string(g.now_ms),
+                                   std::to_string(policy_.delivery_stream_max),
+                                   g.created_rest};
+  args.insert(args.end(), g.members.begin(), g.members.end());
+  auto r =
+      pool_->Eval(create_group_,
+                  {keys::Session(c.user_id, c.session_id), keys::Group(g.group_id),
+                   keys::GroupMembers(g.group_id), keys::GroupJoined(g.group_id),
+                   keys::ConversationMeta(conv), keys::GroupFeed(g.group_id), FanoutStreamOf(conv)},
+                  args);
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok") return Status::Ok();
+  if (verdict == "conflict") return Status::Conflict("group_id " + g.group_id + " is taken");
+  if (verdict == "not_found" && r->elements.size() >= 2) {
+    return Status::NotFound("no such user: " + r->elements[1].str);
+  }
+  return VerdictStatus(verdict, "create_group", "not found");
+}
+
+Result<GroupInfo> RedisSocialStore::GetGroup(const Caller& c, const std::string& gid) {
+  auto r = ReadAs(c, {{"HGETALL", keys::Group(gid)},
+                      {"HGETALL", keys::GroupMembers(gid)},
+                      {"HGETALL", keys::GroupJoined(gid)}});
+  if (!r.ok()) return r.status();
+  const auto& group = (*r)[0].elements;
+  if (group.empty()) return Status::NotFound("no such group: " + gid);
+  GroupInfo info;
+  info.group_id = gid;
+  for (size_t i = 0; i + 1 < group.size(); i += 2) {
+    if (group[i].str == "name") info.name = group[i + 1].str;
+    if (group[i].str == "owner") info.owner = group[i + 1].str;
+    if (group[i].str == "created_at") info.created_at_ms = Int(group[i + 1]);
+  }
+  std::map<std::string, int64_t> joined;
+  const auto& j = (*r)[2].elements;
+  for (size_t i = 0; i + 1 < j.size(); i += 2) joined[j[i].str] = Int(j[i + 1]);
+  const auto& m = (*r)[1].elements;
+  for (size_t i = 0; i + 1 < m.size(); i += 2) {
+    info.members.push_back({m[i].str, m[i + 1].str, joined[m[i].str]});
+  }
+  std::sort(info.members.begin(), info.members.end(),
+            [](const GroupMember& a, const GroupMember& b) {
+              bool a_owner = a.role == "owner", b_owner = b.role == "owner";
+              if (a_owner != b_owner) return a_owner;
+              if (a.joined_fseq != b.joined_fseq) return a.joined_fseq < b.joined_fseq;
+              return a.user_id < b.user_id;
+            });
+  return info;
+}
+
+Result<std::vector<std::string>> RedisSocialStore::AddMembers(
+    const Caller& c, const std::string& gid,
+    const std::vector<std::pair<std::string, std::string>>& users, int max_members) {
+  std::string conv = GroupConv(gid);
+  std::vector<std::string> args = {conv, c.user_id, std::to_string(max_members),
+                                   std::to_string(policy_.delivery_stream_max)};
+  for (const auto& [user, rest] : users) {
+    args.push_back(user);
+    args.push_back(rest);
+  }
+  auto r = pool_->Eval(add_members_,
+                       {keys::Session(c.user_id, c.session_id), keys::Group(gid),
+                        keys::GroupMembers(gid), keys::GroupJoined(gid),
+                        keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
+                       args);
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok") {
+    std::vector<std::string> added;
+    for (size_t i = 1; i < r->elements.size(); ++i) added.push_back(r->elements[i].str);
+    return added;
+  }
+  if (verdict == "not_found" && r->elements.size() >= 2) {
+    return Status::NotFound("no such user: " + r->elements[1].str);
+  }
+  if (verdict == "conflict") {
+    return Status::Conflict("a group has at most " + std::to_string(max_members) + " members");
+  }
+  if (verdict == "forbidden") return Status::Forbidden("only the owner and admins add members");
+  return VerdictStatus(verdict, "add_members", "no such group: " + gid);
+}
+
+Status RedisSocialStore::RemoveMember(const Caller& c, const std::string& gid,
+                                      const std::string& target, const std::string& rest) {
+  std::string conv = GroupConv(gid);
+  auto r =
+      pool_->Eval(remove_member_,
+                  {keys::Session(c.user_id, c.session_id), keys::Group(gid),
+                   keys::GroupMembers(gid), keys::GroupJoined(gid), keys::GroupLeft(gid),
+                   keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
+                  {conv, c.user_id, target, std::to_string(policy_.delivery_stream_max), rest});
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok") return Status::Ok();
+  if (verdict == "no_such_member") return Status::NotFound(target + " is not a member of " + gid);
+  if (verdict == "forbidden") return Status::Forbidden("only the owner removes members");
+  return VerdictStatus(verdict, "remove_member", "no such group: " + gid);
+}
+
+Result<SendOutcome> RedisSocialStore::SendGroup(const ConversationSend& s, int64_t now_ms) {
+  const std::string& from = s.sender.user_id;
+  const std::string& gid = s.target_id;
+  const Message& m = s.message;
+  auto r =
+      pool_->Eval(send_group_,
+                  {keys::Session(from, s.sender.session_id), keys::Cmid(from, s.cmid),
+                   keys::SendRate(from), keys::Group(gid), keys::GroupMembers(gid),
+                   keys::ConversationMeta(m.conv), keys::ConversationLog(m.conv),
+                   keys::GroupFeed(gid), FanoutStreamOf(m.conv), keys::MessageIndex(m.id)},
+                  {m.id, m.conv, std::to_string(now_ms), s.parts.head, s.parts.tail, from,
+                   std::to_string(policy_.cmid_window_s), std::to_string(policy_.send_rate_per_s),
+                   std::to_string(policy_.send_burst), std::to_string(policy_.delivery_stream_max),
+                   std::to_string(policy_.recall_window_ms + kMessageIndexGraceMs)});
+  if (!r.ok()) return r.status();
+  return SendOutcomeOf(*r, "send_group", "no such group: " + gid);
+}
+
+// ---- Rooms ----------------------------------------------------------------------------------
+
+Status RedisSocialStore::JoinRoom(const Caller& c, const std::string& rid) {
+  auto r = Run(room_membership_,
+               {keys::Session(c.user_id, c.session_id), keys::RoomMembers(rid),
+                DeliveryStreamOf(RoomConv(rid))},
+               {"join", c.user_id, rid, std::to_string(policy_.delivery_stream_max)}, "");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status RedisSocialStore::LeaveRoom(const Caller& c, const std::string& rid) {
+  auto r = Run(room_membership_,
+               {keys::Session(c.user_id, c.session_id), keys::RoomMembers(rid),
+                DeliveryStreamOf(RoomConv(rid))},
+               {"leave", c.user_id, rid, std::to_string(policy_.delivery_stream_max)}, "");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<SendOutcome> RedisSocialStore::SendRoom(const ConversationSend& s, int64_t now_ms) {
+  const std::string& from = s.sender.user_id;
+  const std::string& rid = s.target_id;
+  const Message& m = s.message;
+  auto r =
+      pool_->Eval(send_room_,
+                  {keys::Session(from, s.sender.session_id), keys::Cmid(from, s.cmid),
+                   keys::SendRate(from), keys::RoomMembers(rid), keys::ConversationMeta(m.conv),
+                   keys::ConversationLog(m.conv), DeliveryStreamOf(m.conv)},
+                  {m.id, m.conv, std::to_string(now_ms), s.parts.head, s.parts.tail, from, rid,
+                   std::to_string(policy_.cmid_window_s), std::to_string(policy_.send_rate_per_s),
+                   std::to_string(policy_.send_burst), std::to_string(policy_.delivery_stream_max),
+                   std::to_string(policy_.room_history_max)});
+  if (!r.ok()) return r.status();
+  return SendOutcomeOf(*r, "send_room", "no such room: " + rid);
+}
+
+Result<Membership> RedisSocialStore::MembershipOf(const std::string& conv,
+                                                  const std::string& user_id) {
+  auto ref = ParseConversation(conv);
+  if (!ref.ok()) return ref.status();
+  std::vector<std::vector<std::string>> cmds;
+  if (ref->kind == ConversationRef::Kind::kGroup) {
+    cmds = {{"EXISTS", keys::Group(ref->a)}, {"HEXISTS", keys::GroupMembers(ref->a), user_id}};
+  } else if (ref->kind == ConversationRef::Kind::kRoom) {
+    // A room exists while it has members.
+    cmds = {{"EXISTS", keys::RoomMembers(ref->a)},
+            {"SISMEMBER", keys::RoomMembers(ref->a), user_id}};
+  } else {
+    return Membership{true, user_id == ref->a || user_id == ref->b};
+  }
+  auto r = pool_->Pipeline(cmds);
+  if (!r.ok()) return r.status();
+  return Membership{(*r)[0].integer == 1, (*r)[1].integer == 1};
+}
+
+// ---- Friends and blocks ---------------------------------------------------------------------
+
+Result<std::string> RedisSocialStore::SendFriendRequest(const Caller& c, const std::string& to,
+                                                        const FriendRequestInfo& req,
+                                                        const Notice& n) {
+  nlohmann::json stored = {
+      {"request_id", req.request_id}, {"from", req.from}, {"note", req.note}, {"ts", req.ts}};
+  std::vector<std::string> args = {
+      c.user_id, to, req.request_id, stored.dump(), n.rest, std::to_string(n.now_ms), n.epoch};
+  for (auto& s : InboxSettings()) args.push_back(std::move(s));
+  auto r = pool_->Eval(
+      friend_request_,
+      {keys::Session(c.user_id, c.session_id), keys::User(to), DeliveryStreamOf(to)}, args);
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if ((verdict == "ok" || verdict == "dup") && r->elements.size() >= 2) {
+    return std::move(r->elements[1].str);
+  }
+  if (verdict == "conflict") return Status::Conflict(to + " is already your friend");
+  if (verdict == "blocked") return Status::Blocked(to + " does not accept your requests");
+  return VerdictStatus(verdict, "friend_request", "no such user: " + to);
+}
+
+Result<std::vector<FriendRequestInfo>> RedisSocialStore::FriendRequests(const Caller& c) {
+  auto r = ReadAs(c, {{"HVALS", keys::FriendRequests(c.user_id)}});
+  if (!r.ok()) return r.status();
+  std::vector<FriendRequestInfo> out;
+  for (const auto& v : (*r)[0].elements) {
+    auto j = nlohmann::json::parse(v.str, nullptr, false);
+    if (!j.is_object()) continue;
+    out.push_back({j.value("request_id", ""), j.value("from", ""), j.value("note", ""),
+                   j.value("ts", int64_t{0})});
+  }
+  std::sort(out.begin(), out.end(), [](const FriendRequestInfo& a, const FriendRequestInfo& b) {
+    return a.ts != b.ts ? a.ts < b.ts : a.request_id < b.request_id;
+  });
+  return out;
+}
+
+Status RedisSocialStore::AnswerFriendRequest(const Caller& c, const std::string& rid, bool accept,
+                                             const Notice& n) {
+  // The requester's delivery stream is a key of the script, so find the requester first; the
+  // script checks again that the request is still there and still theirs.
+  auto found = pool_->Command({"HGET", keys::FriendRequests(c.user_id), rid});
+  if (!found.ok()) return found.status();
+  if (!found->is_string()) return Status::NotFound("no such friend request: " + rid);
+  auto j = nlohmann::json::parse(found->str, nullptr, false);
+  std::string from = j.is_object() ? j.value("from", "") : "";
+  if (from.empty()) return Status::Internal("unreadable friend request " + rid);
+  std::vector<std::string> args = {
+      c.user_id, rid, from, accept ? "accept" : "reject", n.rest, std::to_string(n.now_ms),
+      n.epoch};
+  for (auto& s : InboxSettings()) args.push_back(std::move(s));
+  auto r = Run(friend_answer_, {keys::Session(c.user_id, c.session_id), DeliveryStreamOf(from)},
+               args, "no such friend request: " + rid);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<std::vector<FriendInfo>> RedisSocialStore::Friends(const Caller& c) {
+  auto r = ReadAs(c, {{"HGETALL", keys::Friends(c.user_id)}});
+  if (!r.ok()) return r.status();
+  std::vector<FriendInfo> out;
+  const auto& f = (*r)[0].elements;
+  for (size_t i = 0; i + 1 < f.size(); i += 2) out.push_back({f[i].str, Int(f[i + 1])});
+  std::sort(out.begin(), out.end(),
+            [](const FriendInfo& a, const FriendInfo& b) { return a.user_id < b.user_id; });
+  return out;
+}
+
+Status RedisSocialStore::RemoveFriend(const Caller& c, const std::string& other, const Notice& n) {
+  std::vector<std::string> args = {c.user_id, other, n.rest, std::to_string(n.now_ms), n.epoch};
+  for (auto& s : InboxSettings()) args.push_back(std::move(s));
+  auto r = Run(friend_remove_, {keys::Session(c.user_id, c.session_id), DeliveryStreamOf(other)},
+               args, other + " is not your friend");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status RedisSocialStore::SetBlocked(const Caller& c, const std::string& other, bool blocked) {
+  auto r = Run(block_,
+               {keys::Session(c.user_id, c.session_id), keys::Blocks(c.user_id), keys::User(other)},
+               {blocked ? "add" : "remove", other}, "no such user: " + other);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<std::vector<std::string>> RedisSocialStore::Blocks(const Caller& c) {
+  auto r = ReadAs(c, {{"SMEMBERS", keys::Blocks(c.user_id)}});
+  if (!r.ok()) return r.status();
+  std::vector<std::string> out;
+  for (auto& v : (*r)[0].elements) out.push_back(std::move(v.str));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// ---- Conversations --------------------------------------------------------------------------
+
+Result<std::vector<ConversationSummary>> RedisSocialStore::Conversations(const Caller& c,
+                                                                         int limit) {
+  auto r =
+      ReadAs(c, {{"ZREVRANGE", keys::Conversations(c.user_id), "0", std::to_string(limit - 1)}});
+  if (!r.ok()) return r.status();
+  std::vector<std::string> convs;
+  for (auto& v : (*r)[0].elements) convs.push_back(std::move(v.str));
+  if (convs.empty()) return std::vector<ConversationSummary>{};
+  std::vector<std::string> last = {"HMGET", keys::ConversationLast(c.user_id)};
+  std::vector<std::string> read = {"HMGET", keys::ConversationRead(c.user_id)};
+  last.insert(last.end(), convs.begin(), convs.end());
+  read.insert(read.end(), convs.begin(), convs.end());
+  auto d = pool_->Pipeline({last, read});
+  if (!d.ok()) return d.status();
+  std::vector<ConversationSummary> out;
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const RedisValue& env = (*d)[0].elements.at(i);
+    if (!env.is_string()) continue;
+    auto j = nlohmann::json::parse(env.str, nullptr, false);
+    int64_t last_seq = j.is_object() ? j.value("conv_seq", int64_t{0}) : 0;
+    int64_t read_seq = Int((*d)[1].elements.at(i));
+    out.push_back({convs[i], env.str, std::max<int64_t>(0, last_seq - read_seq)});
+  }
+  return out;
+}
+
+Result<int64_t> RedisSocialStore::MarkRead(const Caller& c, const std::string& conv,
+                                           const std::string& other, int64_t conv_seq,
+                                           const std::string& epoch, int64_t now_ms) {
+  bool group = conv.rfind("g:", 0) == 0;
+  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id),
+                                          keys::ConversationMeta(conv)};
+  if (group) {
+    std::string gid = conv.substr(2);
+    script_keys.push_back(keys::GroupMembers(gid));
+    script_keys.push_back(keys::GroupFeed(gid));
+    script_keys.push_back(FanoutStreamOf(conv));
+  } else {
+    script_keys.push_back(DeliveryStreamOf(other));
+  }
+  std::vector<std::string> args = {
+      group ? "group" : "direct", c.user_id, conv, std::to_string(conv_seq),
+      std::to_string(now_ms),     other,     epoch};
+  for (auto& s : InboxSettings()) args.push_back(std::move(s));
+  auto r = Run(mark_read_, script_keys, args, "no such conversation: " + conv);
+  if (!r.ok()) return r.status();
+  if (r->elements.size() < 2) return Malformed("mark_read");
+  return Int(r->elements[1]);
+}
+
+Result<MessageRef> RedisSocialStore::FindMessage(const std::string& id) {
+  auto r = pool_->Command({"HGETALL", keys::MessageIndex(id)});
+  if (!r.ok()) return r.status();
+  if (r->elements.empty()) return Status::NotFound("no such message, or too old to recall: " + id);
+  MessageRef m;
+  m.id = id;
+  const auto& f = r->elements;
+  for (size_t i = 0; i + 1 < f.size(); i += 2) {
+    if (f[i].str == "conv") m.conv = f[i + 1].str;
+    if (f[i].str == "conv_seq") m.conv_seq = Int(f[i + 1]);
+    if (f[i].str == "from") m.from = f[i + 1].str;
+    if (f[i].str == "ts") m.ts = Int(f[i + 1]);
+  }
+  return m;
+}
+
+Status RedisSocialStore::Recall(const Caller& c, const MessageRef& m, const Notice& n) {
+  auto ref = ParseConversation(m.conv);
+  if (!ref.ok()) return ref.status();
+  bool group = ref->kind == ConversationRef::Kind::kGroup;
+  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id),
+                                          keys::ConversationRecalled(m.conv)};
+  if (group) {
+    script_keys.insert(script_keys.end(),
+                       {keys::GroupMembers(ref->a), keys::ConversationMeta(m.conv),
+                        keys::GroupFeed(ref->a), FanoutStreamOf(m.conv)});
+  } else {
+    script_keys.insert(script_keys.end(), {DeliveryStreamOf(ref->a), DeliveryStreamOf(ref->b)});
+  }
+  std::vector<std::string> args = {
+      group ? "group" : "direct", c.user_id, m.conv, std::to_string(m.conv_seq), n.rest,
+      std::to_string(n.now_ms),   n.epoch};
+  for (auto& s : InboxSettings()) args.push_back(std::move(s));
+  if (!group) {
+    args.push_back(ref->a);
+    args.push_back(ref->b);
+  }
+  auto r = Run(recall_, script_keys, args, "no such message: " + m.id);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+// ---- Signals --------------------------------------------------------------------------------
+
+Status RedisSocialStore::Signal(const Caller& c, const Recipient& to, const std::string& conv,
+                                const std::string& payload) {
+  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id)};
+  std::string mode;
+  std::string target;
+  if (to.kind == Recipient::Kind::kGroup) {
+    mode = "group";
+    target = conv;
+    script_keys.insert(script_keys.end(),
+                       {keys::GroupMembers(to.id), FanoutStreamOf(conv), keys::Group(to.id)});
+  } else {
+    mode = "direct";
+    target = to.id;
+    script_keys.insert(script_keys.end(), {keys::User(to.id), DeliveryStreamOf(to.id)});
+  }
+  auto r = Run(signal_, script_keys,
+               {mode, c.user_id, target, payload, policy_.messaging_policy,
+                std::to_string(policy_.delivery_stream_max)},
+               mode == "group" ? "no such group: " + to.id : "no such user: " + to.id);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+}  // namespace courier

@@ -1,0 +1,83 @@
+// SocialStore over Redis: each state change is one Lua script (common/lua/) that also writes
+// the notifications it causes, so a change and its announcement happen together or not at
+// all. Key layout: common/keys.h and docs/design.md.
+//
+// Thread-safety: thread-safe; connections come from the shared RedisPool.
+#pragma once
+
+#include "common/redis_client.h"
+#include "common/social_store.h"
+
+namespace courier {
+
+class RedisSocialStore final : public SocialStore {
+ public:
+  // `pool` must outlive the store.
+  RedisSocialStore(RedisPool* pool, StorePolicy policy);
+
+  Status CreateGroup(const Caller& caller, const NewGroup& group) override;
+  Result<GroupInfo> GetGroup(const Caller& caller, const std::string& group_id) override;
+  Result<std::vector<std::string>> AddMembers(
+      const Caller& caller, const std::string& group_id,
+      const std::vector<std::pair<std::string, std::string>>& users, int max_members) override;
+  Status RemoveMember(const Caller& caller, const std::string& group_id, const std::string& target,
+                      const std::string& rest) override;
+  Result<SendOutcome> SendGroup(const ConversationSend& send, int64_t now_ms) override;
+
+  Status JoinRoom(const Caller& caller, const std::string& room_id) override;
+  Status LeaveRoom(const Caller& caller, const std::string& room_id) override;
+  Result<SendOutcome> SendRoom(const ConversationSend& send, int64_t now_ms) override;
+
+  Result<Membership> MembershipOf(const std::string& conv, const std::string& user_id) override;
+
+  Result<std::string> SendFriendRequest(const Caller& caller, const std::string& to,
+                                        const FriendRequestInfo& request,
+                                        const Notice& notice) override;
+  Result<std::vector<FriendRequestInfo>> FriendRequests(const Caller& caller) override;
+  Status AnswerFriendRequest(const Caller& caller, const std::string& request_id, bool accept,
+                             const Notice& notice) override;
+  Result<std::vector<FriendInfo>> Friends(const Caller& caller) override;
+  Status RemoveFriend(const Caller& caller, const std::string& other,
+                      const Notice& notice) override;
+  Status SetBlocked(const Caller& caller, const std::string& other, bool blocked) override;
+  Result<std::vector<std::string>> Blocks(const Caller& caller) override;
+
+  Result<std::vector<ConversationSummary>> Conversations(const Caller& caller, int limit) override;
+  Result<int64_t> MarkRead(const Caller& caller, const std::string& conv, const std::string& other,
+                           int64_t conv_seq, const std::string& epoch, int64_t now_ms) override;
+  Result<MessageRef> FindMessage(const std::string& id) override;
+  Status Recall(const Caller& caller, const MessageRef& message, const Notice& notice) override;
+
+  Status Signal(const Caller& caller, const Recipient& to, const std::string& conv,
+                const std::string& payload) override;
+
+ private:
+  std::string DeliveryStreamOf(const std::string& id) const;
+  std::string FanoutStreamOf(const std::string& conv) const;
+  // Runs `script` and turns an error verdict into a Status; OK for "ok".
+  Result<RedisValue> Run(const RedisScript& script, const std::vector<std::string>& keys,
+                         const std::vector<std::string>& args, const std::string& not_found);
+  // ARGV tail shared by scripts that append to inboxes.
+  std::vector<std::string> InboxSettings() const;
+  // Runs a read-only pipeline after checking the caller's session in the same round trip.
+  Result<std::vector<RedisValue>> ReadAs(const Caller& caller,
+                                         std::vector<std::vector<std::string>> commands);
+
+  RedisPool* pool_;
+  const StorePolicy policy_;
+  const RedisScript create_group_{"create_group"};
+  const RedisScript add_members_{"add_members"};
+  const RedisScript remove_member_{"remove_member"};
+  const RedisScript send_group_{"send_group"};
+  const RedisScript send_room_{"send_room"};
+  const RedisScript room_membership_{"room_membership"};
+  const RedisScript friend_request_{"friend_request"};
+  const RedisScript friend_answer_{"friend_answer"};
+  const RedisScript friend_remove_{"friend_remove"};
+  const RedisScript block_{"block"};
+  const RedisScript mark_read_{"mark_read"};
+  const RedisScript recall_{"recall"};
+  const RedisScript signal_{"signal"};
+};
+
+}  // namespace courier
