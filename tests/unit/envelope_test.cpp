@@ -7,8 +7,14 @@
 namespace courier {
 
 TEST_CASE("an inbox envelope is the message with seq, epoch and conv_seq spliced in") {
-  Message m{"01ID", "u:alice:bob", "alice", "user:bob", "c\"1", "text",
-            R"({"text":"héllo \"q\" \\ ✓","n":[1,-2.5,null,true]})", 1764892800123};
+  Message m{"01ID",
+            "u:alice:bob",
+            "alice",
+            "user:bob",
+            "c\"1",
+            "text",
+            R"({"text":"héllo \"q\" \\ ✓","n":[1,-2.5,null,true]})",
+            1764892800123};
   EnvelopeParts parts = EncodeMessageParts(m);
   auto env = nlohmann::json::parse(AssembleInboxEnvelope(parts, 42, "ep0ch", 7));
   CHECK(env == nlohmann::json{{"seq", 42},
@@ -44,8 +50,42 @@ TEST_CASE("bodies of every JSON type survive the splice") {
 
 TEST_CASE("control envelopes") {
   auto c = nlohmann::json::parse(EncodeControl("session.kicked", "logout", 5));
-  CHECK(c == nlohmann::json{{"type", "control"}, {"event", "session.kicked"},
-                            {"reason", "logout"}, {"ts", 5}});
+  CHECK(c ==
+        nlohmann::json{
+            {"type", "control"}, {"event", "session.kicked"}, {"reason", "logout"}, {"ts", 5}});
+}
+
+TEST_CASE("a notification's rest completes an envelope once seq and epoch are prefixed") {
+  std::string rest =
+      EncodeNotificationRest("group.member_added", R"({"group_id":"g1","user_id":"carol"})", 42);
+  auto env = nlohmann::json::parse(R"({"seq":3,"epoch":"e",)" + rest);
+  CHECK(env == nlohmann::json{{"seq", 3},
+                              {"epoch", "e"},
+                              {"type", "notification"},
+                              {"event", "group.member_added"},
+                              {"data", {{"group_id", "g1"}, {"user_id", "carol"}}},
+                              {"ts", 42}});
+}
+
+TEST_CASE("signals carry no seq") {
+  auto typing = nlohmann::json::parse(EncodeSignal("typing", "alice", "u:alice:bob", 7));
+  CHECK(typing == nlohmann::json{{"type", "signal"},
+                                 {"kind", "typing"},
+                                 {"from", "alice"},
+                                 {"conv", "u:alice:bob"},
+                                 {"ts", 7}});
+  auto presence = nlohmann::json::parse(EncodePresenceSignal("alice", false, 8));
+  CHECK(presence == nlohmann::json{{"type", "signal"},
+                                   {"kind", "presence"},
+                                   {"from", "alice"},
+                                   {"online", false},
+                                   {"ts", 8}});
+}
+
+TEST_CASE("a recalled message keeps its fields but not its body") {
+  auto r = nlohmann::json::parse(RecalledForm(R"({"id":"m1","conv_seq":3,"body":{"text":"x"}})"));
+  CHECK(r == nlohmann::json{{"id", "m1"}, {"conv_seq", 3}, {"body", nullptr}, {"recalled", true}});
+  CHECK(RecalledForm("not json") == "not json");
 }
 
 }  // namespace courier

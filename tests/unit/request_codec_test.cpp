@@ -21,9 +21,10 @@ TEST_CASE("send requests decode, with defaults") {
   CHECK(r->cmid == "c1");
   CHECK(r->kind == "text");
   CHECK(r->body_json == R"({"text":"hi"})");
-  auto pretty = ParseSendRequest("{ \"to\" : \"user:bob\", \"cmid\":\"c\", \"kind\":\"image\",\n"
-                                 " \"body\" : [ 1 , 2 ] }",
-                                 kMax);
+  auto pretty = ParseSendRequest(
+      "{ \"to\" : \"user:bob\", \"cmid\":\"c\", \"kind\":\"image\",\n"
+      " \"body\" : [ 1 , 2 ] }",
+      kMax);
   REQUIRE(pretty.ok());
   CHECK(pretty->kind == "image");
   CHECK(pretty->body_json == "[1,2]");  // compact
@@ -154,6 +155,80 @@ TEST_CASE("bearer tokens") {
   for (const char* bad : {"", "Bearer", "Bearer ", "Basic dXNlcjpwdw==", "tok"}) {
     CHECK(ParseBearer(bad).status().code() == Status::Code::kUnauthorized);
   }
+}
+
+}  // namespace courier
+
+namespace courier {
+
+TEST_CASE("group creation requests: optional id, a name, distinct valid members") {
+  auto r = ParseCreateGroupRequest(R"({"name":"G","members":["bob","carol","bob"]})", 10);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  CHECK(r->group_id.empty());
+  CHECK(r->name == "G");
+  CHECK(r->members == std::vector<std::string>{"bob", "carol"});
+  CHECK(ParseCreateGroupRequest(R"({"group_id":"g1","name":"G"})", 10)->group_id == "g1");
+  for (const char* bad :
+       {R"({"members":[]})", R"({"name":""})", R"({"name":"G","group_id":"a b"})",
+        R"({"name":"G","members":"bob"})", R"({"name":"G","members":[1]})",
+        R"({"name":"G","members":["a/b"]})", R"({"name":"G","members":["a","b","c"]})"}) {
+    CAPTURE(bad);
+    auto s = ParseCreateGroupRequest(bad, 2);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.status().code() == Status::Code::kInvalidField);
+  }
+  CHECK(
+      ParseCreateGroupRequest(R"({"name":")" + std::string(129, 'x') + "\"}", 10).status().code() ==
+      Status::Code::kInvalidField);
+  CHECK(ParseCreateGroupRequest("[]", 10).status().code() == Status::Code::kInvalidJson);
+}
+
+TEST_CASE("member lists, friend requests, blocks, read marks") {
+  CHECK(*ParseUserIdsRequest(R"({"user_ids":["a","b","a"]})", 5) ==
+        std::vector<std::string>{"a", "b"});
+  CHECK_FALSE(ParseUserIdsRequest(R"({"user_ids":[]})", 5).ok());
+  CHECK_FALSE(ParseUserIdsRequest(R"({})", 5).ok());
+
+  auto f = ParseFriendRequest(R"({"to":"bob","note":"hi"})");
+  REQUIRE(f.ok());
+  CHECK(f->to == "bob");
+  CHECK(f->note == "hi");
+  CHECK(ParseFriendRequest(R"({"to":"bob"})")->note.empty());
+  CHECK_FALSE(ParseFriendRequest(R"({"to":"user:bob"})").ok());  // a plain user id
+  CHECK_FALSE(ParseFriendRequest(R"({"to":"bob","note":5})").ok());
+  CHECK_FALSE(ParseFriendRequest(R"({"to":"bob","note":")" + std::string(513, 'n') + "\"}").ok());
+
+  CHECK(*ParseBlockRequest(R"({"user_id":"eve"})") == "eve");
+  CHECK_FALSE(ParseBlockRequest(R"({"user_id":""})").ok());
+
+  CHECK(*ParseReadRequest(R"({"conv_seq":7})") == 7);
+  CHECK(*ParseReadRequest(R"({"conv_seq":0})") == 0);
+  for (const char* bad : {R"({"conv_seq":-1})", R"({"conv_seq":1.5})", R"({"conv_seq":"7"})",
+                          R"({})", R"({"conv_seq":18446744073709551615})"}) {
+    CAPTURE(bad);
+    CHECK(ParseReadRequest(bad).status().code() == Status::Code::kInvalidField);
+  }
+}
+
+TEST_CASE("signal requests go to a user or a group with a client kind") {
+  auto s = ParseSignalRequest(R"({"to":"group:g1","kind":"typing"})");
+  REQUIRE(s.ok());
+  CHECK(s->to.kind == Recipient::Kind::kGroup);
+  CHECK(s->kind == "typing");
+  for (const char* bad :
+       {R"({"to":"room:r1","kind":"typing"})", R"({"to":"user:b","kind":"presence"})",
+        R"({"to":"user:b","kind":"Typing"})", R"({"to":"user:b"})", R"({"to":"user:b","kind":""})",
+        R"({"to":"bob","kind":"typing"})"}) {
+    CAPTURE(bad);
+    CHECK(ParseSignalRequest(bad).status().code() == Status::Code::kInvalidField);
+  }
+}
+
+TEST_CASE("list limits default and clamp") {
+  CHECK(*ParseLimitQuery(std::nullopt, 100, 1000) == 100);
+  CHECK(*ParseLimitQuery("5000", 100, 1000) == 1000);
+  CHECK_FALSE(ParseLimitQuery("0", 100, 1000).ok());
+  CHECK_FALSE(ParseLimitQuery("x", 100, 1000).ok());
 }
 
 }  // namespace courier
