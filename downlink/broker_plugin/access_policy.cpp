@@ -109,8 +109,11 @@ AclDecision AccessPolicy::CheckSubscribe(const ClientIdentity& who,
   if (who.is_service()) return AclDecision::Allow();
   if (IsOwnTopic(who, topic_filter)) return AclDecision::Allow();
   if (HasWildcard(topic_filter)) return AclDecision::Deny("wildcard subscriptions are not allowed");
+  if (std::string_view room = RoomOfTopic(topic_filter); !room.empty()) {
+    return AclDecision::IfRoomMember(room);
+  }
   if (AfterPrefix(topic_filter, {config_.topic_root, "/r/"})) {
-    return AclDecision::Deny("room subscriptions are not open to devices yet");
+    return AclDecision::Deny("not a room topic <root>/r/<room_id> with a valid room id");
   }
   return AclDecision::Deny("not the device's own inbox or device topic");
 }
@@ -120,9 +123,25 @@ AclDecision AccessPolicy::CheckPublish(const ClientIdentity& who, std::string_vi
   return AclDecision::Deny("devices may not publish");
 }
 
-AclDecision AccessPolicy::CheckRead(const ClientIdentity& who, std::string_view topic) const {
+AclDecision AccessPolicy::CheckRead(const ClientIdentity& who, std::string_view topic,
+                                    const RoomSet& readable_rooms) const {
   if (who.is_service() || IsOwnTopic(who, topic)) return AclDecision::Allow();
+  if (std::string_view room = RoomOfTopic(topic); !room.empty()) {
+    if (readable_rooms.contains(room)) return AclDecision::Allow();
+    return AclDecision::Deny("room not subscribed as a member, or left since");
+  }
   return AclDecision::Deny("not the device's own inbox or device topic");
+}
+
+AclDecision AccessPolicy::CheckRead(const ClientIdentity& who, std::string_view topic) const {
+  static const RoomSet kNoRooms;
+  return CheckRead(who, topic, kNoRooms);
+}
+
+std::string_view AccessPolicy::RoomOfTopic(std::string_view topic) const {
+  std::optional<std::string_view> room = AfterPrefix(topic, {config_.topic_root, "/r/"});
+  if (!room || !IsValidId(*room)) return {};
+  return *room;
 }
 
 std::string AccessPolicy::InboxTopic(std::string_view user_id) const {
@@ -134,6 +153,12 @@ std::string AccessPolicy::InboxTopic(std::string_view user_id) const {
 std::string AccessPolicy::DeviceTopic(std::string_view user_id, std::string_view device_id) const {
   std::string t = config_.topic_root;
   t.append("/d/").append(user_id).append("/").append(device_id);
+  return t;
+}
+
+std::string AccessPolicy::RoomTopic(std::string_view room_id) const {
+  std::string t = config_.topic_root;
+  t.append("/r/").append(room_id);
   return t;
 }
 

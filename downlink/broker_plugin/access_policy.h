@@ -5,12 +5,19 @@
 // Topics, for the default root "courier":
 //   courier/u/<user_id>              the user's inbox
 //   courier/d/<user_id>/<device_id>  control for one device
-//   courier/r/<room_id>              a chat room (denied to devices until room membership lands)
+//   courier/r/<room_id>              a chat room, for the members of the room
+//
+// A room subscription is the one decision the policy can't take alone: it depends on the room's
+// member set in Redis. CheckSubscribe says which room to ask about; the plugin asks, and
+// remembers the rooms each connection may read (a RoomSet), which CheckRead then consults for
+// every room message the broker delivers.
 //
 // Thread-safety: AccessPolicy is immutable after construction; safe to share between threads.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -48,13 +55,26 @@ std::string DeviceClientId(std::string_view user_id, std::string_view device_id)
 // Splits a device client id; false unless both halves are valid ids (common/ids.h).
 bool ParseDeviceClientId(std::string_view client_id, std::string* user_id, std::string* device_id);
 
+// The chat rooms one connection may receive messages of. std::less<> lets CheckRead look a room
+// up by string_view, so the check asked for every delivered message never allocates.
+using RoomSet = std::set<std::string, std::less<>>;
+
 // The answer to an ACL question. `reason` is a static string for the log; empty when allowed.
 struct AclDecision {
   bool allowed = false;
   std::string_view reason;
+  // Set by CheckSubscribe for a device's subscription to a room topic: the room id (a view into
+  // the topic filter passed in). The subscription is allowed only if the device's user is a
+  // member of that room, which the caller must ask Redis; until it does, `allowed` is false.
+  std::string_view room_id;
 
-  static AclDecision Allow() { return {true, {}}; }
-  static AclDecision Deny(std::string_view why) { return {false, why}; }
+  bool needs_room_membership() const { return !room_id.empty(); }
+
+  static AclDecision Allow() { return {true, {}, {}}; }
+  static AclDecision Deny(std::string_view why) { return {false, why, {}}; }
+  static AclDecision IfRoomMember(std::string_view room_id) {
+    return {false, "the user is not a member of the room", room_id};
+  }
 };
 
 class AccessPolicy {
@@ -73,18 +93,30 @@ class AccessPolicy {
   // queue for it (the inbox in Redis is the record). OK, or Unauthorized saying which.
   static Status CheckDeviceConnection(int keepalive_s, bool clean_session);
 
-  // SUBSCRIBE to `topic_filter`: a device only to exactly its inbox and its device topic (no
-  // wildcards, no $share, no rooms yet); the service account to anything.
+  // SUBSCRIBE to `topic_filter`: a device to exactly its inbox and its device topic (allowed),
+  // or to exactly one room topic (IfRoomMember: the caller decides by the room's member set);
+  // nothing else (no wildcards, no $share, no other users' topics). The service account to
+  // anything.
   AclDecision CheckSubscribe(const ClientIdentity& who, std::string_view topic_filter) const;
   // PUBLISH to `topic`: the service account only; devices never publish.
   AclDecision CheckPublish(const ClientIdentity& who, std::string_view topic) const;
-  // Delivery of a message on `topic` to the client: a device only on its inbox and device
-  // topic. Allocation-free: the broker asks for every message it delivers.
+  // Delivery of a message on `topic` to the client: a device on its inbox and device topic, and
+  // on the topic of a room in `readable_rooms` (the rooms this connection subscribed to as a
+  // member and has not left since). Allocation-free: the broker asks for every message it
+  // delivers.
+  AclDecision CheckRead(const ClientIdentity& who, std::string_view topic,
+                        const RoomSet& readable_rooms) const;
+  // The same for a connection that may read no room.
   AclDecision CheckRead(const ClientIdentity& who, std::string_view topic) const;
 
-  // "<root>/u/<user_id>" and "<root>/d/<user_id>/<device_id>".
+  // The room id of `topic` when it is exactly "<root>/r/<room_id>" with a valid room id
+  // (common/ids.h); empty otherwise (wildcards included). A view into `topic`.
+  std::string_view RoomOfTopic(std::string_view topic) const;
+
+  // "<root>/u/<user_id>", "<root>/d/<user_id>/<device_id>" and "<root>/r/<room_id>".
   std::string InboxTopic(std::string_view user_id) const;
   std::string DeviceTopic(std::string_view user_id, std::string_view device_id) const;
+  std::string RoomTopic(std::string_view room_id) const;
 
   const PolicyConfig& config() const { return config_; }
 

@@ -70,14 +70,15 @@ Result<AccessPolicy> BrokerAuthPlugin::LoadPolicy(const PluginOptions& options) 
 BrokerAuthPlugin::BrokerAuthPlugin(PluginOptions options, AccessPolicy policy)
     : options_(std::move(options)),
       policy_(std::move(policy)),
-      presence_({options_.redis_host, options_.redis_port, options_.redis_timeout_ms,
-                 int64_t{options_.presence_ttl_s} * 1000}),
+      redis_({options_.redis_host, options_.redis_port, options_.redis_timeout_ms}),
+      presence_(&redis_, {int64_t{options_.presence_ttl_s} * 1000, options_.shards}),
+      rooms_(&redis_),
       refresh_interval_ms_(
           std::min(kMaxRefreshIntervalMs, int64_t{options_.presence_ttl_s} * 1000 / 3)) {}
 
 void BrokerAuthPlugin::ProbeRedis() {
   // Redis is reached lazily, so a broker may start before Redis; say so early if it is down.
-  if (Status s = presence_.Connect(); !s.ok()) {
+  if (Status s = redis_.Connect(); !s.ok()) {
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "courier: %s; devices are refused until it answers (services are not)",
                          s.message().c_str());
@@ -87,10 +88,37 @@ void BrokerAuthPlugin::ProbeRedis() {
 void BrokerAuthPlugin::OnShutdown() {
   std::vector<DeviceRef> devices = clients_.OnlineDevices();
   if (devices.empty()) return;
-  Status s = presence_.MarkOffline(devices, WallClockMs());
+  Status s = MarkOffline(devices, WallClockMs());
   mosquitto_log_printf(s.ok() ? MOSQ_LOG_INFO : MOSQ_LOG_WARNING,
                        "courier: shutdown marked %zu devices offline%s%s", devices.size(),
                        s.ok() ? "" : ": ", s.message().c_str());
+}
+
+Status BrokerAuthPlugin::MarkOffline(const std::vector<DeviceRef>& devices, int64_t now_ms) {
+  Result<std::vector<std::string>> went_offline = presence_.MarkOffline(devices, now_ms);
+  if (!went_offline.ok()) return went_offline.status();
+  std::vector<PresenceChange> changes;
+  changes.reserve(went_offline->size());
+  for (std::string& user_id : *went_offline) {
+    changes.push_back({std::move(user_id), /*online=*/false, now_ms});
+  }
+  QueuePresenceChanges(changes);
+  return Status::Ok();
+}
+
+void BrokerAuthPlugin::QueuePresenceChanges(const std::vector<PresenceChange>& changes) {
+  if (changes.empty()) return;
+  if (Status s = presence_.QueuePresenceChanges(changes); !s.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "courier: %zu presence task(s) not queued (first user=%s %s): %s",
+                         changes.size(), changes.front().user_id.c_str(),
+                         changes.front().online ? "online" : "offline", s.message().c_str());
+    return;
+  }
+  for (const PresenceChange& change : changes) {
+    mosquitto_log_printf(MOSQ_LOG_INFO, "courier: presence user=%s %s: task queued",
+                         change.user_id.c_str(), change.online ? "online" : "offline");
+  }
 }
 
 int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
@@ -119,23 +147,22 @@ int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
   if (Status s = AccessPolicy::CheckDeviceConnection(mosquitto_client_keepalive(event.client),
                                                      mosquitto_client_clean_session(event.client));
       !s.ok()) {
-    mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                         "courier: connect denied client=%s address=%s reason=%s",
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "courier: connect denied client=%s address=%s reason=%s",
                          Printable(client_id).c_str(), AddressOf(event.client).c_str(),
                          s.message().c_str());
     return MOSQ_ERR_AUTH;
   }
-  Result<bool> session_live =
+  Result<RedisPresenceStore::SessionCheck> session =
       presence_.CheckSessionAndMarkOnline(who->user_id, who->session_id, who->device_id, now_ms);
-  if (!session_live.ok()) {
+  if (!session.ok()) {
     // Not MOSQ_ERR_AUTH: Mosquitto then closes the connection without a CONNACK, which clients
     // treat as a transient failure and retry, instead of "not authorized" for a good token.
     mosquitto_log_printf(MOSQ_LOG_ERR,
                          "courier: connect refused client=%s reason=redis unavailable (%s)",
-                         Printable(client_id).c_str(), session_live.status().message().c_str());
+                         Printable(client_id).c_str(), session.status().message().c_str());
     return MOSQ_ERR_UNKNOWN;
   }
-  if (!*session_live) {
+  if (*session == RedisPresenceStore::SessionCheck::kEnded) {
     mosquitto_log_printf(
         MOSQ_LOG_NOTICE, "courier: connect denied client=%s address=%s reason=session %s ended",
         Printable(client_id).c_str(), AddressOf(event.client).c_str(), who->session_id.c_str());
@@ -143,29 +170,38 @@ int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
   }
   mosquitto_log_printf(MOSQ_LOG_INFO, "courier: connect allowed client=%s session=%s online",
                        Printable(client_id).c_str(), who->session_id.c_str());
+  std::string user_id = who->user_id;
   clients_.Add(event.client, std::move(*who));
+  if (*session == RedisPresenceStore::SessionCheck::kCameOnline) {
+    QueuePresenceChanges({{std::move(user_id), /*online=*/true, now_ms}});
+  }
   return MOSQ_ERR_SUCCESS;
 }
 
 int BrokerAuthPlugin::OnAclCheck(const mosquitto_evt_acl_check& event) {
   if (event.access == MOSQ_ACL_UNSUBSCRIBE) return MOSQ_ERR_SUCCESS;
   std::string_view topic = OrEmpty(event.topic);
-  const ClientIdentity* who = clients_.Find(event.client);
+  const ClientRegistry::Connection* connection = clients_.FindConnection(event.client);
   AclDecision decision = AclDecision::Deny("connection not authenticated by courier");
   const char* action = "access";
-  if (who != nullptr) {
+  if (connection != nullptr) {
+    const ClientIdentity& who = connection->identity;
     switch (event.access) {
       case MOSQ_ACL_SUBSCRIBE:
         action = "subscribe";
-        decision = policy_.CheckSubscribe(*who, topic);
+        decision = policy_.CheckSubscribe(who, topic);
+        if (decision.needs_room_membership()) {
+          decision = CheckRoomSubscribe(event.client, who, decision.room_id);
+        }
         break;
       case MOSQ_ACL_WRITE:
         action = "publish";
-        decision = policy_.CheckPublish(*who, topic);
+        decision = policy_.CheckPublish(who, topic);
         break;
       case MOSQ_ACL_READ:
         action = "read";
-        decision = policy_.CheckRead(*who, topic);
+        // Asked for every message delivered to every subscriber: memory only, no Redis.
+        decision = policy_.CheckRead(who, topic, connection->readable_rooms);
         break;
       default:
         decision = AclDecision::Deny("unknown access type");
@@ -173,10 +209,32 @@ int BrokerAuthPlugin::OnAclCheck(const mosquitto_evt_acl_check& event) {
     }
   }
   if (decision.allowed) return MOSQ_ERR_SUCCESS;
-  mosquitto_log_printf(MOSQ_LOG_NOTICE, "courier: %s denied client=%s topic=%s reason=%.*s", action,
+  // A room a user left keeps its subscriptions open: each message of the room is denied to
+  // them, which is expected, not news.
+  int level = event.access == MOSQ_ACL_READ && !policy_.RoomOfTopic(topic).empty()
+                  ? MOSQ_LOG_DEBUG
+                  : MOSQ_LOG_NOTICE;
+  mosquitto_log_printf(level, "courier: %s denied client=%s topic=%s reason=%.*s", action,
                        ClientIdOf(event.client).c_str(), Printable(event.topic).c_str(),
                        static_cast<int>(decision.reason.size()), decision.reason.data());
   return MOSQ_ERR_ACL_DENIED;
+}
+
+AclDecision BrokerAuthPlugin::CheckRoomSubscribe(const mosquitto* client, const ClientIdentity& who,
+                                                 std::string_view room_id) {
+  Result<bool> member = rooms_.IsMember(room_id, who.user_id);
+  if (!member.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_WARNING, "courier: room membership of user=%s room=%.*s: %s",
+                         who.user_id.c_str(), static_cast<int>(room_id.size()), room_id.data(),
+                         member.status().message().c_str());
+    return AclDecision::Deny("room membership unknown: redis unavailable");
+  }
+  if (!*member) return AclDecision::Deny("the user is not a member of the room");
+  clients_.AllowRoom(client, room_id);
+  mosquitto_log_printf(MOSQ_LOG_INFO, "courier: subscribe client=%s room=%.*s allowed (member)",
+                       PrintableForLog(who.client_id).c_str(), static_cast<int>(room_id.size()),
+                       room_id.data());
+  return AclDecision::Allow();
 }
 
 int BrokerAuthPlugin::OnDisconnect(const mosquitto_evt_disconnect& event) {
@@ -197,7 +255,7 @@ int BrokerAuthPlugin::OnDisconnect(const mosquitto_evt_disconnect& event) {
                          client_id.c_str(), gone->user_id.c_str());
     return MOSQ_ERR_SUCCESS;
   }
-  Status s = presence_.MarkOffline({{gone->user_id, gone->device_id}}, WallClockMs());
+  Status s = MarkOffline({{gone->user_id, gone->device_id}}, WallClockMs());
   if (!s.ok()) {
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "courier: disconnect client=%s could not clear the online mark (%s); "
@@ -230,13 +288,12 @@ int BrokerAuthPlugin::OnTick(const mosquitto_evt_tick& /*event*/) {
 }
 
 int BrokerAuthPlugin::OnControl(const mosquitto_evt_control& event) {
-  std::string sender = ClientIdOf(event.client);
   const ClientIdentity* who = clients_.Find(event.client);
   if (who == nullptr || !who->is_service()) {
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "courier: control command ignored client=%s reason=only the service "
                          "account may send control commands",
-                         sender.c_str());
+                         ClientIdOf(event.client).c_str());
     return MOSQ_ERR_SUCCESS;
   }
   std::string_view payload;
@@ -246,40 +303,61 @@ int BrokerAuthPlugin::OnControl(const mosquitto_evt_control& event) {
   Result<ControlCommand> command = ParseControlCommand(payload);
   if (!command.ok()) {
     mosquitto_log_printf(MOSQ_LOG_WARNING, "courier: control command ignored client=%s reason=%s",
-                         sender.c_str(), command.status().ToString().c_str());
+                         ClientIdOf(event.client).c_str(), command.status().ToString().c_str());
     return MOSQ_ERR_SUCCESS;
   }
-  if (command->client_id == who->client_id) {
+  switch (command->op) {
+    case ControlCommand::Op::kKick:
+      Kick(*command, *who);
+      break;
+    case ControlCommand::Op::kRoomLeave:
+      LeaveRoom(*command, *who);
+      break;
+  }
+  return MOSQ_ERR_SUCCESS;
+}
+
+void BrokerAuthPlugin::Kick(const ControlCommand& command, const ClientIdentity& sender) {
+  // Copied: the kick below may end the sender's connection too, and `sender` with it.
+  const std::string by = PrintableForLog(sender.client_id);
+  if (command.client_id == sender.client_id) {
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "courier: control command ignored client=%s reason=kick of the sender",
-                         sender.c_str());
-    return MOSQ_ERR_SUCCESS;
+                         by.c_str());
+    return;
   }
-  const char* session = command->session_id.empty() ? "any" : command->session_id.c_str();
-  if (DecideKick(*command, clients_.FindByClientId(command->client_id)) ==
+  const char* session = command.session_id.empty() ? "any" : command.session_id.c_str();
+  if (DecideKick(command, clients_.FindByClientId(command.client_id)) ==
       KickDecision::kOtherSession) {
     mosquitto_log_printf(MOSQ_LOG_INFO,
                          "courier: kick client=%s session=%s by=%s skipped: the device is "
                          "connected on another session",
-                         command->client_id.c_str(), session, sender.c_str());
-    return MOSQ_ERR_SUCCESS;
+                         command.client_id.c_str(), session, by.c_str());
+    return;
   }
-  // The kicked client's DISCONNECT event runs inside this call (it marks the device offline);
-  // `who` may dangle afterwards.
-  int rc = mosquitto_kick_client_by_clientid(command->client_id.c_str(), /*with_will=*/false);
+  // The kicked client's DISCONNECT event runs inside this call (it marks the device offline).
+  int rc = mosquitto_kick_client_by_clientid(command.client_id.c_str(), /*with_will=*/false);
   if (rc == MOSQ_ERR_SUCCESS) {
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "courier: kicked client=%s session=%s by=%s",
-                         command->client_id.c_str(), session, sender.c_str());
+                         command.client_id.c_str(), session, by.c_str());
   } else if (rc == MOSQ_ERR_NOT_FOUND) {
     mosquitto_log_printf(MOSQ_LOG_INFO,
                          "courier: kick client=%s session=%s by=%s: not connected here",
-                         command->client_id.c_str(), session, sender.c_str());
+                         command.client_id.c_str(), session, by.c_str());
   } else {
     mosquitto_log_printf(MOSQ_LOG_WARNING,
                          "courier: kick client=%s session=%s by=%s failed (error %d)",
-                         command->client_id.c_str(), session, sender.c_str(), rc);
+                         command.client_id.c_str(), session, by.c_str(), rc);
   }
-  return MOSQ_ERR_SUCCESS;
+}
+
+void BrokerAuthPlugin::LeaveRoom(const ControlCommand& command, const ClientIdentity& sender) {
+  size_t revoked = clients_.RevokeRoom(command.user_id, command.room_id);
+  mosquitto_log_printf(MOSQ_LOG_INFO,
+                       "courier: room_leave user=%s room=%s by=%s: %zu connection(s) stop "
+                       "receiving the room",
+                       command.user_id.c_str(), command.room_id.c_str(),
+                       PrintableForLog(sender.client_id).c_str(), revoked);
 }
 
 int BrokerAuthPlugin::OnReload(const mosquitto_evt_reload& /*event*/) {

@@ -1,7 +1,8 @@
 // The adapter between Mosquitto's plugin events and Courier's broker logic: who may connect,
-// what each connection may subscribe to, publish and receive, the online state of devices, and
-// kicks (SPEC §4). The decisions live in access_policy.h, the Redis work in
-// redis_presence_store.h, the connection bookkeeping in client_registry.h; plugin_main.cpp
+// what each connection may subscribe to, publish and receive (rooms included), the online state
+// of devices and the presence tasks it implies, kicks and room leaves (SPEC §4). The decisions
+// live in access_policy.h and control_command.h, the Redis work in redis_presence_store.h and
+// redis_room_membership.h, the connection bookkeeping in client_registry.h; plugin_main.cpp
 // registers the On* methods with Mosquitto.
 //
 // Thread-safety: not thread-safe. Mosquitto calls every plugin callback on its single main
@@ -14,12 +15,18 @@
 #pragma GCC visibility pop
 
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "downlink/broker_plugin/access_policy.h"
+#include "downlink/broker_plugin/bounded_redis_connection.h"
 #include "downlink/broker_plugin/client_registry.h"
+#include "downlink/broker_plugin/control_command.h"
 #include "downlink/broker_plugin/plugin_options.h"
 #include "downlink/broker_plugin/redis_presence_store.h"
+#include "downlink/broker_plugin/redis_room_membership.h"
 
 namespace courier::broker {
 
@@ -37,7 +44,8 @@ class BrokerAuthPlugin {
   // OnBasicAuth: MOSQ_ERR_SUCCESS to let the client in; MOSQ_ERR_AUTH for bad credentials or an
   //   ended session (CONNACK "not authorized"); MOSQ_ERR_UNKNOWN when Redis fails (Mosquitto
   //   closes the connection without a CONNACK, which clients treat as transient and retry).
-  // OnAclCheck: MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED.
+  // OnAclCheck: MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED. A device's room SUBSCRIBE asks Redis
+  //   (denied when Redis fails); every other check, READ above all, is answered from memory.
   // The others: always MOSQ_ERR_SUCCESS; problems are logged.
   int OnBasicAuth(const mosquitto_evt_basic_auth& event);
   int OnAclCheck(const mosquitto_evt_acl_check& event);
@@ -55,9 +63,22 @@ class BrokerAuthPlugin {
   const PluginOptions& options() const { return options_; }
 
  private:
+  AclDecision CheckRoomSubscribe(const mosquitto* client, const ClientIdentity& who,
+                                 std::string_view room_id);
+  void Kick(const ControlCommand& command, const ClientIdentity& sender);
+  void LeaveRoom(const ControlCommand& command, const ClientIdentity& sender);
+  // Marks the devices offline and queues a presence task for each user who went offline. OK,
+  // or the first failure (the marks then lapse within the ttl).
+  Status MarkOffline(const std::vector<DeviceRef>& devices, int64_t now_ms);
+  // Queues the tasks; a failure is logged (presence signals are hints; readers of
+  // GET /v1/presence see the online state itself).
+  void QueuePresenceChanges(const std::vector<PresenceChange>& changes);
+
   PluginOptions options_;
   AccessPolicy policy_;  // replaced on reload, when the secret files are read again
+  BoundedRedisConnection redis_;
   RedisPresenceStore presence_;
+  RedisRoomMembership rooms_;
   ClientRegistry clients_;
   int64_t refresh_interval_ms_;
   int64_t next_refresh_steady_ms_ = 0;

@@ -128,9 +128,9 @@ int Init(mosquitto_plugin_id_t* id, void** userdata, mosquitto_opt* options, int
   const PluginOptions& o = instance->plugin->options();
   mosquitto_log_printf(MOSQ_LOG_NOTICE,
                        "courier: plugin ready topic_root=%s service_user=%s redis=%s:%d "
-                       "redis_timeout_ms=%d presence_ttl_s=%d secrets=%d",
+                       "redis_timeout_ms=%d presence_ttl_s=%d shards=%d secrets=%d",
                        o.topic_root.c_str(), o.service_user.c_str(), o.redis_host.c_str(),
-                       o.redis_port, o.redis_timeout_ms, o.presence_ttl_s,
+                       o.redis_port, o.redis_timeout_ms, o.presence_ttl_s, o.shards,
                        o.jwt_previous_secret_file.empty() ? 1 : 2);
   *userdata = instance.release();
   return MOSQ_ERR_SUCCESS;

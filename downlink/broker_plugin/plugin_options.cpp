@@ -12,7 +12,6 @@ namespace courier::broker {
 
 namespace {
 
-
 Status ParseInt(std::string_view key, std::string_view text, int min, int max, int* out) {
   int value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -47,6 +46,9 @@ Result<PluginOptions> ParsePluginOptions(const OptionList& options) {
     } else if (key == "presence_ttl_s") {
       // At least 3 s: the plugin refreshes online marks every ttl/3 (30 s at most).
       s = ParseInt(key, value, 3, 86400, &o.presence_ttl_s);
+    } else if (key == "shards") {
+      // The same range as the uplink's and downlink's delivery_shards (common/config.cpp).
+      s = ParseInt(key, value, 1, 1024, &o.shards);
     } else {
       s = Status::InvalidField("unknown option plugin_opt_" + PrintableForLog(key, 64));
     }

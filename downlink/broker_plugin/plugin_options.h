@@ -24,6 +24,9 @@ struct PluginOptions {
   std::string topic_root = "courier";            // topic_root
   std::string service_user = "courier-service";  // service_user: the downlink's account
   int presence_ttl_s = 90;  // presence_ttl_s: how long an online mark outlives its last refresh
+  int shards = 4;           // shards: 1-1024; must equal the uplink's and downlink's
+                            // delivery_shards: a user's presence tasks go to fan-out stream
+                            // {fq:<DeliveryShard(user, shards)>}:fanout
 };
 
 using OptionList = std::vector<std::pair<std::string, std::string>>;

@@ -1,10 +1,6 @@
 #include "downlink/broker_plugin/redis_presence_store.h"
 
-#include <openssl/sha.h>
-#include <sys/time.h>
-
-#include <array>
-#include <cerrno>
+#include <algorithm>
 #include <utility>
 
 #include "common/keys.h"
@@ -14,191 +10,134 @@ namespace courier::broker {
 namespace {
 
 // KEYS[1] the session, KEYS[2] the user's online hash (one hash tag, so one cluster slot).
-// ARGV[1] the device, ARGV[2] online-until in ms, ARGV[3] the ttl in ms.
+// ARGV[1] the device, ARGV[2] online-until in ms, ARGV[3] the ttl in ms, ARGV[4] now in ms.
+// 0: the session has ended; 1: marked, the user had a live mark already; 2: marked, the user
+// had none (came online).
 constexpr std::string_view kMarkOnlineIfSessionScript = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local now = tonumber(ARGV[4])
+local was_online = false
+for _, until_ms in ipairs(redis.call('HVALS', KEYS[2])) do
+  local t = tonumber(until_ms)
+  if t ~= nil and t > now then
+    was_online = true
+    break
+  end
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if was_online then return 1 end
+return 2
+)lua";
+
+// KEYS[1] the user's online hash, KEYS[2] the user's last-seen string.
+// ARGV[1] the device, ARGV[2] now in ms.
+// 1: the device had a mark and no live mark is left (went offline); 0 otherwise.
+constexpr std::string_view kMarkOfflineScript = R"lua(
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+if removed == 0 then return 0 end
+local now = tonumber(ARGV[2])
+for _, until_ms in ipairs(redis.call('HVALS', KEYS[1])) do
+  local t = tonumber(until_ms)
+  if t ~= nil and t > now then return 0 end
+end
 return 1
 )lua";
 
-// Redis names a cached script by the SHA-1 of its text (EVALSHA).
-std::string Sha1Hex(std::string_view text) {
-  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * digest.size());
-  for (unsigned char b : digest) {
-    hex.push_back(kHex[b >> 4]);
-    hex.push_back(kHex[b & 15]);
-  }
-  return hex;
+const LuaScript& MarkOnlineIfSessionScript() {
+  static const LuaScript script(kMarkOnlineIfSessionScript);
+  return script;
 }
 
-timeval ToTimeval(int ms) {
-  timeval tv{};
-  tv.tv_sec = ms / 1000;
-  tv.tv_usec = (ms % 1000) * 1000;
-  return tv;
-}
-
-bool IsError(const redisReply& r) { return r.type == REDIS_REPLY_ERROR; }
-
-std::string_view ReplyText(const redisReply& r) {
-  return r.str == nullptr ? std::string_view() : std::string_view(r.str, r.len);
-}
-
-Status FirstError(const std::vector<RedisReplyPtr>& replies) {
-  for (const RedisReplyPtr& r : replies) {
-    if (IsError(*r)) return Status::Unavailable("redis error reply: " + std::string(ReplyText(*r)));
-  }
-  return Status::Ok();
+const LuaScript& MarkOfflineScript() {
+  static const LuaScript script(kMarkOfflineScript);
+  return script;
 }
 
 }  // namespace
 
-RedisPresenceStore::RedisPresenceStore(Options options)
-    : options_(std::move(options)), script_sha1_(Sha1Hex(kMarkOnlineIfSessionScript)) {}
+RedisPresenceStore::RedisPresenceStore(BoundedRedisConnection* redis, Options options)
+    : redis_(redis), options_(options) {}
 
-Status RedisPresenceStore::Connect() { return EnsureConnected(); }
-
-Status RedisPresenceStore::EnsureConnected() {
-  if (context_) return Status::Ok();
-  std::string where = options_.host + ":" + std::to_string(options_.port);
-  auto now = std::chrono::steady_clock::now();
-  if (now < next_connect_attempt_) {
-    return Status::Unavailable("redis " + where + " failed just now; next attempt within 1 s");
-  }
-  next_connect_attempt_ = now + std::chrono::milliseconds(kReconnectBackoffMs);
-  timeval timeout = ToTimeval(options_.timeout_ms);
-  RedisContextPtr context(redisConnectWithTimeout(options_.host.c_str(), options_.port, timeout));
-  if (!context) return Status::Unavailable("cannot allocate a redis context");
-  if (context->err != 0) {
-    return Status::Unavailable("cannot connect to redis " + where + ": " + context->errstr);
-  }
-  if (redisSetTimeout(context.get(), timeout) != REDIS_OK) {
-    return Status::Unavailable("cannot set the redis timeout: " + std::string(context->errstr));
-  }
-  context_ = std::move(context);
-  next_connect_attempt_ = {};
-  return Status::Ok();
-}
-
-Status RedisPresenceStore::Disconnect(std::string_view what) {
-  int saved_errno = errno;
-  std::string detail = context_ && context_->errstr[0] != '\0' ? context_->errstr : "no reply";
-  last_failure_was_closed_connection_ =
-      context_ &&
-      (context_->err == REDIS_ERR_EOF ||
-       (context_->err == REDIS_ERR_IO && (saved_errno == ECONNRESET || saved_errno == EPIPE)));
-  if (!last_failure_was_closed_connection_) {
-    next_connect_attempt_ =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(kReconnectBackoffMs);
-  }
-  context_.reset();
-  return Status::Unavailable("redis " + options_.host + ":" + std::to_string(options_.port) + " " +
-                             std::string(what) + ": " + detail);
-}
-
-Result<std::vector<RedisReplyPtr>> RedisPresenceStore::Pipeline(
-    const std::vector<Command>& commands) {
-  bool reused = context_ != nullptr;
-  last_failure_was_closed_connection_ = false;
-  Result<std::vector<RedisReplyPtr>> replies = PipelineOnce(commands);
-  if (!replies.ok() && reused && last_failure_was_closed_connection_) {
-    replies = PipelineOnce(commands);
-  }
-  return replies;
-}
-
-Result<std::vector<RedisReplyPtr>> RedisPresenceStore::PipelineOnce(
-    const std::vector<Command>& commands) {
-  Status s = EnsureConnected();
-  if (!s.ok()) return s;
-  std::vector<const char*> argv;
-  std::vector<size_t> argv_len;
-  for (const Command& command : commands) {
-    argv.clear();
-    argv_len.clear();
-    for (const std::string& arg : command) {
-      argv.push_back(arg.data());
-      argv_len.push_back(arg.size());
-    }
-    if (redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(),
-                               argv_len.data()) != REDIS_OK) {
-      return Disconnect("append");
-    }
-  }
-  std::vector<RedisReplyPtr> replies;
-  replies.reserve(commands.size());
-  for (size_t i = 0; i < commands.size(); ++i) {
-    void* raw = nullptr;
-    if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr) {
-      return Disconnect("read");
-    }
-    replies.emplace_back(static_cast<redisReply*>(raw));
-  }
-  return replies;
-}
-
-Result<bool> RedisPresenceStore::CheckSessionAndMarkOnline(std::string_view user_id,
-                                                           std::string_view session_id,
-                                                           std::string_view device_id,
-                                                           int64_t now_ms) {
-  Command eval = {"EVALSHA",
-                  script_sha1_,
-                  "2",
-                  keys::Session(user_id, session_id),
-                  keys::Online(user_id),
-                  std::string(device_id),
-                  std::to_string(now_ms + options_.presence_ttl_ms),
-                  std::to_string(options_.presence_ttl_ms)};
-  Result<std::vector<RedisReplyPtr>> replies = Pipeline({eval});
+Result<RedisPresenceStore::SessionCheck> RedisPresenceStore::CheckSessionAndMarkOnline(
+    std::string_view user_id, std::string_view session_id, std::string_view device_id,
+    int64_t now_ms) {
+  RedisCommand call = {keys::Session(user_id, session_id),
+                       keys::Online(user_id),
+                       std::string(device_id),
+                       std::to_string(now_ms + options_.presence_ttl_ms),
+                       std::to_string(options_.presence_ttl_ms),
+                       std::to_string(now_ms)};
+  Result<std::vector<RedisReplyPtr>> replies =
+      redis_->EvalEach(MarkOnlineIfSessionScript(), /*num_keys=*/2, {std::move(call)});
   if (!replies.ok()) return replies.status();
-  if (IsError(*replies->front()) && ReplyText(*replies->front()).starts_with("NOSCRIPT")) {
-    // First use on this Redis, or after SCRIPT FLUSH / a restart: EVAL caches the script.
-    eval[0] = "EVAL";
-    eval[1] = kMarkOnlineIfSessionScript;
-    replies = Pipeline({eval});
-    if (!replies.ok()) return replies.status();
-  }
-  if (Status s = FirstError(*replies); !s.ok()) return s;
+  if (Status s = FirstErrorReply(*replies); !s.ok()) return s;
   const redisReply& reply = *replies->front();
-  if (reply.type != REDIS_REPLY_INTEGER) {
-    return Status::Unavailable("unexpected reply type from the session script");
+  if (reply.type != REDIS_REPLY_INTEGER || reply.integer < 0 || reply.integer > 2) {
+    return Status::Unavailable("unexpected reply from the session script");
   }
-  return reply.integer == 1;
+  switch (reply.integer) {
+    case 0:
+      return SessionCheck::kEnded;
+    case 1:
+      return SessionCheck::kOnline;
+    default:
+      return SessionCheck::kCameOnline;
+  }
 }
 
-Status RedisPresenceStore::MarkOffline(const std::vector<DeviceRef>& devices, int64_t now_ms) {
-  if (devices.empty()) return Status::Ok();
+Result<std::vector<std::string>> RedisPresenceStore::MarkOffline(
+    const std::vector<DeviceRef>& devices, int64_t now_ms) {
+  std::vector<std::string> went_offline;
+  if (devices.empty()) return went_offline;
   std::string now = std::to_string(now_ms);
-  std::vector<Command> commands;
-  commands.reserve(2 * devices.size());
+  std::vector<RedisCommand> calls;
+  calls.reserve(devices.size());
   for (const DeviceRef& d : devices) {
-    commands.push_back({"HDEL", keys::Online(d.user_id), d.device_id});
-    commands.push_back({"SET", keys::LastSeen(d.user_id), now});
+    calls.push_back({keys::Online(d.user_id), keys::LastSeen(d.user_id), d.device_id, now});
   }
-  Result<std::vector<RedisReplyPtr>> replies = Pipeline(commands);
+  Result<std::vector<RedisReplyPtr>> replies =
+      redis_->EvalEach(MarkOfflineScript(), /*num_keys=*/2, calls);
   if (!replies.ok()) return replies.status();
-  return FirstError(*replies);
+  if (Status s = FirstErrorReply(*replies); !s.ok()) return s;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const redisReply& reply = *(*replies)[i];
+    if (reply.type == REDIS_REPLY_INTEGER && reply.integer == 1 &&
+        std::find(went_offline.begin(), went_offline.end(), devices[i].user_id) ==
+            went_offline.end()) {
+      went_offline.push_back(devices[i].user_id);
+    }
+  }
+  return went_offline;
 }
 
 Status RedisPresenceStore::RefreshOnline(const std::vector<DeviceRef>& devices, int64_t now_ms) {
   if (devices.empty()) return Status::Ok();
   std::string until = std::to_string(now_ms + options_.presence_ttl_ms);
   std::string ttl = std::to_string(options_.presence_ttl_ms);
-  std::vector<Command> commands;
+  std::vector<RedisCommand> commands;
   commands.reserve(2 * devices.size());
   for (const DeviceRef& d : devices) {
     std::string online = keys::Online(d.user_id);
     commands.push_back({"HSET", online, d.device_id, until});
     commands.push_back({"PEXPIRE", std::move(online), ttl});
   }
-  Result<std::vector<RedisReplyPtr>> replies = Pipeline(commands);
+  Result<std::vector<RedisReplyPtr>> replies = redis_->Pipeline(commands);
   if (!replies.ok()) return replies.status();
-  return FirstError(*replies);
+  return FirstErrorReply(*replies);
+}
+
+Status RedisPresenceStore::QueuePresenceChanges(const std::vector<PresenceChange>& changes) {
+  if (changes.empty()) return Status::Ok();
+  std::vector<RedisCommand> commands;
+  commands.reserve(changes.size());
+  for (const PresenceChange& change : changes) {
+    commands.push_back(PresenceTaskCommand(change, options_.shards));
+  }
+  Result<std::vector<RedisReplyPtr>> replies = redis_->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  return FirstErrorReply(*replies);
 }
 
 }  // namespace courier::broker

@@ -1,6 +1,7 @@
 // The broker plugin inside a real mosquitto (SPEC §3 single sign-on, §4): who may connect, what
-// a device may subscribe to and publish, kicks on logout and on a second login, and the online
-// state it keeps in Redis.
+// a device may subscribe to and publish, chat rooms for their members only (and no more after a
+// leave), kicks on logout and on a second login, the online state it keeps in Redis and the
+// presence tasks it queues when a user comes online or goes offline.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "common/jwt.h"
+#include "common/keys.h"
 #include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
@@ -113,6 +116,105 @@ bool WaitForClose(int fd, std::chrono::milliseconds timeout) {
   if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
   char c;
   return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+// ----- Rooms and presence tasks.
+
+// A token of the downlink's broker account, signed with the stack's secret.
+std::string ServiceToken(const TestStack& stack) {
+  TokenClaims claims;
+  claims.user_id = stack.options().service_user;
+  claims.role = "service";
+  claims.issued_at = WallMs() / 1000;
+  claims.expires_at = claims.issued_at + 3600;
+  return JwtCodec({stack.jwt_secret()}).Sign(claims);
+}
+
+// Connects `service` as the downlink does: the service account, which publishes room messages
+// and control commands.
+void ConnectService(MqttDevice& service, const TestStack& stack, const std::string& client_id) {
+  REQUIRE_MESSAGE(service.Connect(client_id, stack.options().service_user, ServiceToken(stack),
+                                  std::chrono::seconds(30), kConnectTimeout),
+                  service.last_error() << "\n"
+                                       << stack.LogTail(Component::kBroker));
+}
+
+// POST /v1/rooms/<room>/join as `login`; REQUIREs 200 with the room's topic.
+void JoinRoom(const HttpClient& http, const Login& login, const std::string& room) {
+  HttpResponse r = http.Post("/v1/rooms/" + room + "/join", json::object(), login.token);
+  REQUIRE_MESSAGE(r.status == 200, r.Describe());
+  CHECK(r.json["topic"] == "courier/r/" + room);
+}
+
+// What the uplink's join and leave do to the room's member set ({c:r:<rid>}:members), for users
+// the test does not log in, and for a leave whose relay by the downlink the test does itself.
+void SetRoomMember(const TestStack& stack, const std::string& room, const std::string& user,
+                   bool member) {
+  Result<RedisValue> r =
+      stack.RedisCommand({member ? "SADD" : "SREM", keys::RoomMembers(room), user});
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+}
+
+// A room message as the downlink publishes it on <root>/r/<room> (SPEC §4 room envelope).
+void PublishRoomMessage(MqttDevice& service, const std::string& room, const std::string& id) {
+  const json envelope = {{"type", "message"},      {"id", id},        {"conv", "r:" + room},
+                         {"room_seq", 1},          {"from", "alice"}, {"kind", "text"},
+                         {"body", {{"text", id}}}, {"ts", WallMs()}};
+  REQUIRE_MESSAGE(service.Publish("courier/r/" + room, envelope.dump(), 1), service.last_error());
+}
+
+bool WaitForRoomMessage(const MqttDevice& d, const std::string& room, const std::string& id,
+                        std::chrono::milliseconds timeout = 5000ms) {
+  return d.WaitFor(
+      [&](const MqttMessage& m) {
+        return m.topic == "courier/r/" + room && m.json.is_object() && m.json.value("id", "") == id;
+      },
+      1, timeout);
+}
+
+// The ids of the room messages `d` received on the room's topic, in arrival order.
+std::vector<std::string> RoomMessageIds(const MqttDevice& d, const std::string& room) {
+  std::vector<std::string> ids;
+  for (const MqttMessage& m : d.MessagesOn("courier/r/" + room))
+    ids.push_back(m.json.value("id", ""));
+  return ids;
+}
+
+// A presence task as the plugin queues it in the user's fan-out stream.
+struct PresenceTask {
+  std::string user;
+  std::string on;  // "1" or "0"
+  int64_t ts = 0;
+};
+
+// The presence tasks of `user` in the fan-out stream of the user's shard, oldest first.
+std::vector<PresenceTask> PresenceTasks(const TestStack& stack, int shards,
+                                        const std::string& user) {
+  const std::string stream = keys::FanoutStream(keys::DeliveryShard(user, shards));
+  Result<RedisValue> range = stack.RedisCommand({"XRANGE", stream, "-", "+"});
+  REQUIRE_MESSAGE(range.ok(), range.status().ToString());
+  std::vector<PresenceTask> tasks;
+  for (const RedisValue& entry : range->elements) {
+    REQUIRE(entry.elements.size() == 2);
+    const std::vector<RedisValue>& fields = entry.elements[1].elements;
+    std::map<std::string, std::string> f;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) f[fields[i].str] = fields[i + 1].str;
+    if (f["k"] != "presence" || f["u"] != user) continue;
+    CHECK(Keys(json(f)) == std::set<std::string>{"k", "u", "on", "ts"});
+    tasks.push_back({f["u"], f["on"], std::stoll(f["ts"])});
+  }
+  return tasks;
+}
+
+// Polls until `user` has `n` presence tasks; false after `timeout`.
+bool WaitForPresenceTasks(const TestStack& stack, int shards, const std::string& user, size_t n,
+                          std::chrono::milliseconds timeout = 2000ms) {
+  const auto deadline = Steady::now() + timeout;
+  while (PresenceTasks(stack, shards, user).size() < n) {
+    if (Steady::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
 }
 
 TEST_CASE("broker: a device subscribes to its own inbox and device topics, and to nothing else") {
@@ -589,6 +691,231 @@ TEST_CASE(
   CHECK(WaitForOnline(http, alice, "carol", true, 1000ms, &state));
   close(gone);
   CHECK_MESSAGE(WaitForOnline(http, alice, "carol", false, 1000ms, &state), state.dump());
+}
+
+TEST_CASE("broker: a room member subscribes to the room and receives it; others are refused") {
+  TestStack stack;
+  HttpClient http(stack.http_port());
+  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
+  SetRoomMember(stack, "lobby", "alice", true);
+  Login bob = LogIn(http, "bob", "phone");
+  Login carol = LogIn(http, "carol", "phone");
+  JoinRoom(http, bob, "lobby");
+  JoinRoom(http, bob, "games");
+  JoinRoom(http, carol, "kitchen");
+  MqttDevice phone(stack.mqtt_port()), carol_phone(stack.mqtt_port()), service(stack.mqtt_port());
+  ConnectDevice(phone, bob, stack, kConnectTimeout);
+  ConnectDevice(carol_phone, carol, stack, kConnectTimeout);
+  ConnectService(service, stack, "room-test-service");
+
+  CHECK_MESSAGE(phone.Subscribe({"courier/r/lobby"}) == std::vector<int>{1},
+                phone.last_error() << stack.LogTail(Component::kBroker));
+  CHECK(phone.Subscribe({"courier/r/games"}, 0) == std::vector<int>{0});  // QoS 0 is fine too
+  // Not a member; wildcards and malformed room topics even for a member.
+  CHECK(carol_phone.Subscribe({"courier/r/lobby"}) == std::vector<int>{kSubscriptionRefused});
+  for (const std::string& topic : std::vector<std::string>{
+           "courier/r/kitchen", "courier/r/+", "courier/r/#", "courier/#", "courier/+/lobby",
+           "courier/r/lobby/x", "$share/g/courier/r/lobby", "courier/r/nobody-here"}) {
+    CAPTURE(topic);
+    CHECK_MESSAGE(phone.Subscribe({topic}) == std::vector<int>{kSubscriptionRefused},
+                  phone.last_error());
+  }
+  CHECK(carol_phone.Subscribe({"courier/r/kitchen"}) == std::vector<int>{1});
+
+  PublishRoomMessage(service, "lobby", "lobby-1");
+  PublishRoomMessage(service, "games", "games-1");
+  PublishRoomMessage(service, "kitchen", "kitchen-1");
+  REQUIRE_MESSAGE(WaitForRoomMessage(phone, "lobby", "lobby-1"), stack.LogTail(Component::kBroker));
+  REQUIRE(WaitForRoomMessage(phone, "games", "games-1"));
+  REQUIRE(WaitForRoomMessage(carol_phone, "kitchen", "kitchen-1"));
+  std::this_thread::sleep_for(300ms);
+  CHECK(RoomMessageIds(phone, "lobby") == std::vector<std::string>{"lobby-1"});
+  CHECK(phone.MessagesOn("courier/r/kitchen").empty());
+  CHECK(carol_phone.MessagesOn("courier/r/lobby").empty());
+  const json lobby = phone.MessagesOn("courier/r/lobby")[0].json;
+  CHECK(lobby["conv"] == "r:lobby");
+  CHECK(lobby["body"] == json{{"text", "lobby-1"}});
+
+  // The inbox still works beside the rooms.
+  SendOk(http, carol, "bob", "inbox-too");
+  REQUIRE_MESSAGE(WaitForCmid(phone, "inbox-too"), stack.AllLogTails());
+
+  // Membership is asked of Redis at SUBSCRIBE: while Redis is down, room subscriptions are
+  // refused, even a member's; rooms subscribed before still deliver (no Redis on that path).
+  SetRoomMember(stack, "attic", "bob", true);
+  stack.StopRedis();
+  CHECK(phone.Subscribe({"courier/r/attic"}) == std::vector<int>{kSubscriptionRefused});
+  PublishRoomMessage(service, "lobby", "lobby-2");
+  CHECK_MESSAGE(WaitForRoomMessage(phone, "lobby", "lobby-2"), stack.LogTail(Component::kBroker));
+  REQUIRE(stack.StartRedis().ok());
+  // The plugin retries Redis at most once a second after a failure.
+  std::vector<int> granted;
+  for (const auto deadline = Steady::now() + 5s; Steady::now() < deadline;) {
+    granted = phone.Subscribe({"courier/r/attic"});
+    if (granted == std::vector<int>{1}) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  CHECK_MESSAGE(granted == std::vector<int>{1}, stack.LogTail(Component::kBroker));
+  CHECK(phone.Connected());
+  CHECK(phone.connection_losses() == 0);
+}
+
+TEST_CASE("broker: after room_leave the user's open subscriptions receive nothing more of it") {
+  TestStack stack;
+  HttpClient http(stack.http_port());
+  for (const char* u : {"alice", "bob"}) Register(http, u);
+  Login alice = LogIn(http, "alice", "phone");
+  Login bob = LogIn(http, "bob", "phone", "ios");
+  Login bob_laptop = LogIn(http, "bob", "laptop", "desktop");
+  for (const Login* l : {&alice, &bob}) {
+    JoinRoom(http, *l, "lobby");
+    JoinRoom(http, *l, "games");
+  }
+  MqttDevice alice_phone(stack.mqtt_port()), phone(stack.mqtt_port()), laptop(stack.mqtt_port());
+  MqttDevice service(stack.mqtt_port());
+  ConnectDevice(alice_phone, alice, stack, kConnectTimeout);
+  ConnectDevice(phone, bob, stack, kConnectTimeout);
+  ConnectDevice(laptop, bob_laptop, stack, kConnectTimeout);
+  ConnectService(service, stack, "room-test-service");
+  for (MqttDevice* d : {&alice_phone, &phone, &laptop}) {
+    CAPTURE(d->client_id());
+    REQUIRE(d->Subscribe({"courier/r/lobby", "courier/r/games"}) == std::vector<int>{1, 1});
+  }
+  PublishRoomMessage(service, "lobby", "before-leave");
+  for (MqttDevice* d : {&alice_phone, &phone, &laptop}) {
+    CAPTURE(d->client_id());
+    REQUIRE_MESSAGE(WaitForRoomMessage(*d, "lobby", "before-leave"),
+                    stack.LogTail(Component::kBroker));
+  }
+
+  // A device can't make the broker forget a room for anyone: control commands are the service
+  // account's only (its publish on $CONTROL may be refused or may drop its connection).
+  laptop.Publish("$CONTROL/courier/v1",
+                 R"({"op":"room_leave","user_id":"alice","room_id":"lobby"})", 1, 5000ms);
+
+  // Bob leaves the lobby: the uplink takes him out of the member set, the downlink relays the
+  // leave to the broker (both done here by hand, to test the broker alone), then the room goes
+  // on.
+  SetRoomMember(stack, "lobby", "bob", false);
+  REQUIRE(service.Publish("$CONTROL/courier/v1",
+                          R"({"op":"room_leave","user_id":"bob","room_id":"lobby"})", 1));
+  PublishRoomMessage(service, "lobby", "after-leave");
+  PublishRoomMessage(service, "games", "games-after-leave");
+  REQUIRE_MESSAGE(WaitForRoomMessage(alice_phone, "lobby", "after-leave"),
+                  stack.LogTail(Component::kBroker));
+  REQUIRE(WaitForRoomMessage(phone, "games", "games-after-leave"));  // other rooms go on
+  if (laptop.Connected()) REQUIRE(WaitForRoomMessage(laptop, "games", "games-after-leave"));
+  std::this_thread::sleep_for(300ms);
+  CHECK(RoomMessageIds(phone, "lobby") == std::vector<std::string>{"before-leave"});
+  CHECK(RoomMessageIds(laptop, "lobby") == std::vector<std::string>{"before-leave"});
+  CHECK(RoomMessageIds(alice_phone, "lobby") ==
+        std::vector<std::string>{"before-leave", "after-leave"});
+  // Their connections are as they were: no drop, the inbox works.
+  CHECK(phone.Connected());
+  CHECK(phone.connection_losses() == 0);
+  SendOk(http, alice, "bob", "still-here");
+  REQUIRE_MESSAGE(WaitForCmid(phone, "still-here"), stack.AllLogTails());
+
+  // A new subscription is refused (not a member any more) ...
+  CHECK(phone.Subscribe({"courier/r/lobby"}) == std::vector<int>{kSubscriptionRefused});
+  // ... until bob joins again and subscribes again: on that connection only.
+  JoinRoom(http, bob, "lobby");
+  CHECK(phone.Subscribe({"courier/r/lobby"}) == std::vector<int>{1});
+  PublishRoomMessage(service, "lobby", "after-rejoin");
+  REQUIRE_MESSAGE(WaitForRoomMessage(phone, "lobby", "after-rejoin"),
+                  stack.LogTail(Component::kBroker));
+  REQUIRE(WaitForRoomMessage(alice_phone, "lobby", "after-rejoin"));
+  std::this_thread::sleep_for(300ms);
+  CHECK(RoomMessageIds(phone, "lobby") == std::vector<std::string>{"before-leave", "after-rejoin"});
+  CHECK(RoomMessageIds(laptop, "lobby") == std::vector<std::string>{"before-leave"});
+
+  // Malformed or foreign control commands change nothing and don't cost the service its
+  // connection.
+  for (const char* bad : {R"({"op":"room_leave","user_id":"bob"})",
+                          R"({"op":"room_leave","user_id":"bob","room_id":"a/b"})", "not json"}) {
+    CAPTURE(bad);
+    CHECK(service.Publish("$CONTROL/courier/v1", bad, 1));
+  }
+  PublishRoomMessage(service, "lobby", "after-bad-commands");
+  CHECK(WaitForRoomMessage(phone, "lobby", "after-bad-commands"));
+  CHECK(service.Connected());
+}
+
+TEST_CASE(
+    "presence: a task when the first device comes online and when the last goes offline, none "
+    "in between") {
+  TestStackOptions options;
+  options.start_downlink = false;  // nobody consumes the fan-out stream: the test reads it
+  options.delivery_shards = 3;     // the plugin must use the stack's shard count, not its default
+  // A ttl of 3 s refreshes the online marks every second: the refreshes must add no task.
+  options.broker_config = {"plugin_opt_presence_ttl_s 3"};
+  TestStack stack(options);
+  const int shards = options.delivery_shards;
+  HttpClient http(stack.http_port());
+  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
+  Login bob = LogIn(http, "bob", "phone", "ios");
+  Login bob_laptop = LogIn(http, "bob", "laptop", "desktop");
+  Login carol = LogIn(http, "carol", "phone");
+  CHECK(PresenceTasks(stack, shards, "bob").empty());
+
+  // First device: online.
+  MqttDevice phone(stack.mqtt_port()), laptop(stack.mqtt_port());
+  int64_t before_ms = WallMs();
+  ConnectDevice(phone, bob, stack, kConnectTimeout);
+  int64_t after_ms = WallMs();
+  REQUIRE_MESSAGE(WaitForPresenceTasks(stack, shards, "bob", 1), stack.LogTail(Component::kBroker));
+  std::vector<PresenceTask> tasks = PresenceTasks(stack, shards, "bob");
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].on == "1");
+  CHECK(tasks[0].ts >= before_ms);
+  CHECK(tasks[0].ts <= after_ms);
+
+  // A second device, refreshes, and the second device leaving: the user stays online.
+  ConnectDevice(laptop, bob_laptop, stack, kConnectTimeout);
+  std::this_thread::sleep_for(2500ms);  // two refreshes at least
+  REQUIRE(laptop.Disconnect());
+  std::this_thread::sleep_for(300ms);
+  CHECK(PresenceTasks(stack, shards, "bob").size() == 1);
+
+  // The last device leaving: offline.
+  before_ms = WallMs();
+  REQUIRE(phone.Disconnect());
+  REQUIRE_MESSAGE(WaitForPresenceTasks(stack, shards, "bob", 2), stack.LogTail(Component::kBroker));
+  after_ms = WallMs();
+  tasks = PresenceTasks(stack, shards, "bob");
+  REQUIRE(tasks.size() == 2);
+  CHECK(tasks[1].on == "0");
+  CHECK(tasks[1].ts >= before_ms);
+  CHECK(tasks[1].ts <= after_ms);
+
+  // Back again: online again.
+  MqttDevice phone2(stack.mqtt_port());
+  ConnectDevice(phone2, bob, stack, kConnectTimeout);
+  REQUIRE(WaitForPresenceTasks(stack, shards, "bob", 3));
+  CHECK(PresenceTasks(stack, shards, "bob")[2].on == "1");
+
+  // A connection lost without DISCONNECT is an offline change too.
+  int gone = RawMqttConnect(stack.mqtt_port(), "carol:phone", "carol", carol.token, 30);
+  REQUIRE(gone >= 0);
+  REQUIRE(WaitForPresenceTasks(stack, shards, "carol", 1));
+  close(gone);
+  REQUIRE_MESSAGE(WaitForPresenceTasks(stack, shards, "carol", 2),
+                  stack.LogTail(Component::kBroker));
+  tasks = PresenceTasks(stack, shards, "carol");
+  CHECK(tasks[0].on == "1");
+  CHECK(tasks[1].on == "0");
+
+  // Each task is in the user's shard only; alice, never connected, has none.
+  for (int n = 0; n < shards; ++n) {
+    if (n == keys::DeliveryShard("bob", shards)) continue;
+    Result<RedisValue> range = stack.RedisCommand({"XRANGE", keys::FanoutStream(n), "-", "+"});
+    REQUIRE(range.ok());
+    for (const RedisValue& entry : range->elements) {
+      CHECK(entry.elements[1].elements[3].str != "bob");
+    }
+  }
+  CHECK(PresenceTasks(stack, shards, "alice").empty());
+  CHECK(PresenceTasks(stack, shards, "bob").size() == 3);
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/config.h"
+
 namespace courier::testing {
 namespace {
 
@@ -201,7 +203,12 @@ void TestStack::WriteBrokerConfig() const {
       << "plugin_opt_redis_host " << kHost << "\n"
       << "plugin_opt_redis_port " << redis_port_ << "\n"
       << "plugin_opt_topic_root " << options_.topic_root << "\n"
-      << "plugin_opt_service_user " << options_.service_user << "\n";
+      << "plugin_opt_service_user " << options_.service_user
+      << "\n"
+      // The shard count of the presence tasks: the uplink's and downlink's delivery_shards.
+      << "plugin_opt_shards "
+      << (options_.delivery_shards > 0 ? options_.delivery_shards : Config().delivery_shards)
+      << "\n";
   for (const std::string& line : options_.broker_config) out << line << "\n";
 }
 

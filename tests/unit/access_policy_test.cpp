@@ -1,5 +1,6 @@
-// The broker plugin's pure logic (downlink/broker_plugin): CONNECT decisions, topic ACLs,
-// control commands, options, and the registry of connected clients.
+// The broker plugin's pure logic (downlink/broker_plugin): CONNECT decisions, topic ACLs (rooms
+// included), control commands, options, the registry of connected clients and their readable
+// rooms, and the Redis commands whose formats the plugin shares with uplink and downlink.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -10,13 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
 #include "common/jwt.h"
+#include "common/keys.h"
 #include "downlink/broker_plugin/access_policy.h"
 #include "downlink/broker_plugin/client_registry.h"
 #include "downlink/broker_plugin/control_command.h"
 #include "downlink/broker_plugin/log_text.h"
-#include "common/config.h"
 #include "downlink/broker_plugin/plugin_options.h"
+#include "downlink/broker_plugin/redis_commands.h"
 
 namespace courier::broker {
 namespace {
@@ -217,7 +220,6 @@ TEST_SUITE("broker access policy: topics") {
                                "courier//u/alice",
                                "Courier/u/alice",
                                "other/u/alice",
-                               "courier/r/lobby",
                                "courier/r/+",
                                "$share/g/courier/u/alice",
                                "$SYS/#",
@@ -234,7 +236,9 @@ TEST_SUITE("broker access policy: topics") {
     ClientIdentity alice = Device();
     CHECK(policy.CheckSubscribe(alice, "courier/#").reason.find("wildcard") !=
           std::string_view::npos);
-    CHECK(policy.CheckSubscribe(alice, "courier/r/lobby").reason.find("room") !=
+    CHECK(policy.CheckSubscribe(alice, "courier/r/lobby").reason.find("member") !=
+          std::string_view::npos);
+    CHECK(policy.CheckSubscribe(alice, "courier/r/a/b").reason.find("room") !=
           std::string_view::npos);
     CHECK(policy.CheckSubscribe(alice, "courier/u/bob").reason.find("own") !=
           std::string_view::npos);
@@ -275,6 +279,75 @@ TEST_SUITE("broker access policy: topics") {
     CHECK(policy.DeviceTopic("alice", "phone") == "acme/im/d/alice/phone");
   }
 
+  TEST_CASE("a device's room subscription waits for the membership check") {
+    AccessPolicy policy = MakePolicy();
+    ClientIdentity alice = Device();
+    AclDecision lobby = policy.CheckSubscribe(alice, "courier/r/lobby");
+    CHECK_FALSE(lobby.allowed);  // fail-safe until the caller found the user in the member set
+    CHECK(lobby.needs_room_membership());
+    CHECK(lobby.room_id == "lobby");
+    AclDecision odd = policy.CheckSubscribe(alice, "courier/r/A-z_0.9");
+    CHECK(odd.needs_room_membership());
+    CHECK(odd.room_id == "A-z_0.9");
+    CHECK(policy.CheckSubscribe(alice, "courier/r/" + std::string(64, 'r')).room_id.size() == 64);
+
+    // Wildcards, $share, malformed room ids and other levels: denied outright, Redis not asked.
+    for (const std::string& denied : std::vector<std::string>{
+             "courier/r/+", "courier/r/#", "courier/#", "courier/+/lobby", "+/r/lobby", "#",
+             "courier/r/", "courier/r", "courier/r/lobby/x", "courier/r/lobby/", "courier/r//lobby",
+             "courier/r/bad room", "courier/r/caf\xc3\xa9", "courier/r/" + std::string(65, 'r'),
+             "$share/g/courier/r/lobby", "other/r/lobby", "courier/R/lobby", "/courier/r/lobby"}) {
+      INFO(denied);
+      AclDecision d = policy.CheckSubscribe(alice, denied);
+      CHECK_FALSE(d.allowed);
+      CHECK_FALSE(d.needs_room_membership());
+    }
+    // The service account reads rooms without being a member.
+    AclDecision service = policy.CheckSubscribe(Service(), "courier/r/lobby");
+    CHECK(service.allowed);
+    CHECK_FALSE(service.needs_room_membership());
+    // Own topics never need a membership check.
+    CHECK_FALSE(policy.CheckSubscribe(alice, "courier/u/alice").needs_room_membership());
+  }
+
+  TEST_CASE("room topics") {
+    AccessPolicy policy = MakePolicy();
+    CHECK(policy.RoomOfTopic("courier/r/lobby") == "lobby");
+    CHECK(policy.RoomOfTopic("courier/r/+").empty());
+    CHECK(policy.RoomOfTopic("courier/r/").empty());
+    CHECK(policy.RoomOfTopic("courier/r/a/b").empty());
+    CHECK(policy.RoomOfTopic("courier/u/lobby").empty());
+    CHECK(policy.RoomOfTopic("").empty());
+    CHECK(policy.RoomTopic("lobby") == "courier/r/lobby");
+    AccessPolicy acme(PolicyConfig{"acme/im", "svc"}, JwtCodec({kSecret}));
+    CHECK(acme.RoomOfTopic("acme/im/r/lobby") == "lobby");
+    CHECK(acme.RoomOfTopic("courier/r/lobby").empty());
+    CHECK(acme.RoomTopic("lobby") == "acme/im/r/lobby");
+    CHECK(acme.CheckSubscribe(Device(), "acme/im/r/lobby").room_id == "lobby");
+    CHECK_FALSE(acme.CheckSubscribe(Device(), "courier/r/lobby").needs_room_membership());
+  }
+
+  TEST_CASE("a device receives a room's messages only while the room is in its readable set") {
+    AccessPolicy policy = MakePolicy();
+    ClientIdentity alice = Device();
+    RoomSet rooms = {"lobby", "games"};
+    CHECK(policy.CheckRead(alice, "courier/r/lobby", rooms).allowed);
+    CHECK(policy.CheckRead(alice, "courier/r/games", rooms).allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "courier/r/kitchen", rooms).allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "courier/r/lobby").allowed);  // no readable rooms
+    CHECK_FALSE(policy.CheckRead(alice, "courier/r/lobby", RoomSet{}).allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "courier/r/lobby/x", rooms).allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "courier/r/", RoomSet{""}).allowed);
+    CHECK_FALSE(policy.CheckRead(alice, "other/r/lobby", rooms).allowed);
+    // Readable rooms open nothing else.
+    CHECK_FALSE(policy.CheckRead(alice, "courier/u/bob", rooms).allowed);
+    CHECK(policy.CheckRead(alice, "courier/u/alice", rooms).allowed);
+    CHECK(policy.CheckRead(alice, "courier/r/lobby", rooms).reason.empty());
+    CHECK(policy.CheckRead(alice, "courier/r/kitchen", rooms).reason.find("room") !=
+          std::string_view::npos);
+    CHECK(policy.CheckRead(Service(), "courier/r/kitchen").allowed);
+  }
+
   TEST_CASE("topic roots") {
     CHECK(IsValidTopicRoot("courier"));
     CHECK(IsValidTopicRoot("acme/im"));
@@ -300,6 +373,59 @@ TEST_SUITE("broker access policy: topics") {
 }
 
 TEST_SUITE("broker control commands") {
+  ControlCommand KickCommand(std::string client_id, std::string session_id) {
+    ControlCommand c;
+    c.op = ControlCommand::Op::kKick;
+    c.client_id = std::move(client_id);
+    c.session_id = std::move(session_id);
+    return c;
+  }
+
+  TEST_CASE("a room leave names a user and a room") {
+    auto r = ParseControlCommand(R"({"op":"room_leave","user_id":"alice","room_id":"lobby"})");
+    REQUIRE(r.ok());
+    CHECK(r->op == ControlCommand::Op::kRoomLeave);
+    CHECK(r->user_id == "alice");
+    CHECK(r->room_id == "lobby");
+    CHECK(r->client_id.empty());
+    CHECK(r->session_id.empty());
+    // Unknown fields are ignored, as for a kick.
+    auto extra = ParseControlCommand(
+        R"({"room_id":"r.1","op":"room_leave","user_id":"bob_2","ts":1,"client_id":"x"})");
+    REQUIRE(extra.ok());
+    CHECK(extra->op == ControlCommand::Op::kRoomLeave);
+    CHECK(extra->user_id == "bob_2");
+    CHECK(extra->room_id == "r.1");
+  }
+
+  TEST_CASE("a room leave without valid ids is an error naming the field") {
+    const std::pair<std::string, std::string> bad[] = {
+        {R"({"op":"room_leave","room_id":"lobby"})", "user_id"},
+        {R"({"op":"room_leave","user_id":"alice"})", "room_id"},
+        {R"({"op":"room_leave","user_id":"","room_id":"lobby"})", "user_id"},
+        {R"({"op":"room_leave","user_id":"alice","room_id":""})", "room_id"},
+        {R"({"op":"room_leave","user_id":7,"room_id":"lobby"})", "user_id"},
+        {R"({"op":"room_leave","user_id":"alice","room_id":null})", "room_id"},
+        {R"({"op":"room_leave","user_id":"al ice","room_id":"lobby"})", "user_id"},
+        {R"({"op":"room_leave","user_id":"alice","room_id":"a/b"})", "room_id"},
+        {R"({"op":"room_leave","user_id":"alice","room_id":"+"})", "room_id"},
+        {R"({"op":"room_leave","user_id":"alice:phone","room_id":"lobby"})", "user_id"},
+        {R"({"op":"room_leave","user_id":"alice","room_id":")" + std::string(65, 'r') + "\"}",
+         "room_id"},
+        {R"({"op":"room_leave","user_id":["alice"],"room_id":"lobby"})", "user_id"},
+    };
+    for (const auto& [payload, field] : bad) {
+      INFO(payload);
+      Result<ControlCommand> r = Status::Internal("unset");
+      CHECK_NOTHROW(r = ParseControlCommand(payload));
+      CHECK_FALSE(r.ok());
+      CHECK(r.status().code() == Status::Code::kInvalidField);
+      CHECK(r.status().message().find(field) != std::string::npos);
+    }
+    CHECK_FALSE(ParseControlCommand(R"({"op":"ROOM_LEAVE","user_id":"a","room_id":"r"})").ok());
+    CHECK_FALSE(ParseControlCommand(R"({"op":"room-leave","user_id":"a","room_id":"r"})").ok());
+  }
+
   TEST_CASE("a kick names a device client id") {
     auto r = ParseControlCommand(R"({"op":"kick","client_id":"alice:phone"})");
     REQUIRE(r.ok());
@@ -319,14 +445,14 @@ TEST_SUITE("broker control commands") {
   }
 
   TEST_CASE("a kick for an ended session spares a device that logged in again") {
-    ControlCommand kick{ControlCommand::Op::kKick, "alice:phone", "s1"};
+    ControlCommand kick = KickCommand("alice:phone", "s1");
     ClientIdentity on_s1 = Device();
     ClientIdentity on_s2 = Device();
     on_s2.session_id = "s2";
     CHECK(DecideKick(kick, &on_s1) == KickDecision::kKick);
     CHECK(DecideKick(kick, &on_s2) == KickDecision::kOtherSession);
     CHECK(DecideKick(kick, nullptr) == KickDecision::kNotConnected);
-    ControlCommand any_session{ControlCommand::Op::kKick, "alice:phone", ""};
+    ControlCommand any_session = KickCommand("alice:phone", "");
     CHECK(DecideKick(any_session, &on_s2) == KickDecision::kKick);
   }
 
@@ -373,6 +499,7 @@ TEST_SUITE("broker plugin options") {
     CHECK(r->topic_root == "courier");
     CHECK(r->service_user == "courier-service");
     CHECK(r->presence_ttl_s == 90);
+    CHECK(r->shards == 4);  // the uplink's and downlink's default delivery_shards
 
     auto all = ParsePluginOptions({{"jwt_secret_file", "/a"},
                                    {"jwt_previous_secret_file", "/b"},
@@ -381,7 +508,8 @@ TEST_SUITE("broker plugin options") {
                                    {"redis_timeout_ms", "50"},
                                    {"topic_root", "acme/im"},
                                    {"service_user", "svc"},
-                                   {"presence_ttl_s", "60"}});
+                                   {"presence_ttl_s", "60"},
+                                   {"shards", "16"}});
     REQUIRE(all.ok());
     CHECK(all->jwt_previous_secret_file == "/b");
     CHECK(all->redis_host == "10.0.0.5");
@@ -390,18 +518,37 @@ TEST_SUITE("broker plugin options") {
     CHECK(all->topic_root == "acme/im");
     CHECK(all->service_user == "svc");
     CHECK(all->presence_ttl_s == 60);
+    CHECK(all->shards == 16);
+    CHECK(ParsePluginOptions({{"jwt_secret_file", "/a"}, {"shards", "1"}})->shards == 1);
+    CHECK(ParsePluginOptions({{"jwt_secret_file", "/a"}, {"shards", "1024"}})->shards == 1024);
   }
 
   TEST_CASE("missing, malformed, out-of-range and unknown options fail") {
     CHECK_FALSE(ParsePluginOptions({}).ok());
     CHECK_FALSE(ParsePluginOptions({{"jwt_secret_file", ""}}).ok());
-    const OptionList::value_type bad[] = {
-        {"redis_port", "0"},          {"redis_port", "65536"},     {"redis_port", "63 79"},
-        {"redis_port", ""},           {"redis_port", "6379x"},     {"redis_timeout_ms", "-1"},
-        {"redis_timeout_ms", "0"},    {"presence_ttl_s", "2"},     {"presence_ttl_s", "abc"},
-        {"topic_root", ""},           {"topic_root", "courier/#"}, {"topic_root", "/x"},
-        {"service_user", "bad user"}, {"service_user", ""},        {"redis_host", ""},
-        {"jwt_secret_flie", "/x"}};
+    const OptionList::value_type bad[] = {{"redis_port", "0"},
+                                          {"redis_port", "65536"},
+                                          {"redis_port", "63 79"},
+                                          {"redis_port", ""},
+                                          {"redis_port", "6379x"},
+                                          {"redis_timeout_ms", "-1"},
+                                          {"redis_timeout_ms", "0"},
+                                          {"presence_ttl_s", "2"},
+                                          {"presence_ttl_s", "abc"},
+                                          {"topic_root", ""},
+                                          {"topic_root", "courier/#"},
+                                          {"topic_root", "/x"},
+                                          {"service_user", "bad user"},
+                                          {"service_user", ""},
+                                          {"redis_host", ""},
+                                          {"shards", "0"},
+                                          {"shards", "1025"},
+                                          {"shards", "-4"},
+                                          {"shards", "4.0"},
+                                          {"shards", ""},
+                                          {"shards", " 4"},
+                                          {"shard", "4"},
+                                          {"jwt_secret_flie", "/x"}};
     for (const auto& option : bad) {
       INFO(option.first << "=" << option.second);
       auto r = ParsePluginOptions({{"jwt_secret_file", "/etc/secret"}, option});
@@ -506,6 +653,107 @@ TEST_SUITE("broker client registry") {
     registry.Add(&conn3, Service());
     std::vector<DeviceRef> devices = registry.OnlineDevices();
     CHECK(devices.size() == 2);
+  }
+}
+
+TEST_SUITE("broker client registry: readable rooms") {
+  int conn1 = 0, conn2 = 0, conn3 = 0, conn4 = 0;
+
+  const RoomSet& RoomsOf(const ClientRegistry& registry, ClientRegistry::Handle handle) {
+    const ClientRegistry::Connection* c = registry.FindConnection(handle);
+    REQUIRE(c != nullptr);
+    return c->readable_rooms;
+  }
+
+  TEST_CASE("a connection starts with no rooms and gains each it subscribed to as a member") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device("alice", "phone"));
+    CHECK(RoomsOf(registry, &conn1).empty());
+    CHECK(registry.AllowRoom(&conn1, "lobby"));
+    CHECK(registry.AllowRoom(&conn1, "games"));
+    CHECK(registry.AllowRoom(&conn1, "lobby"));  // again: no change
+    CHECK(RoomsOf(registry, &conn1) == RoomSet{"games", "lobby"});
+    CHECK_FALSE(registry.AllowRoom(&conn2, "lobby"));  // unknown handle
+    registry.Add(&conn3, Service());
+    CHECK_FALSE(registry.AllowRoom(&conn3, "lobby"));  // the service reads everything anyway
+    CHECK(registry.Find(&conn1)->user_id == "alice");
+  }
+
+  TEST_CASE("a room leave revokes the room on every connection of the user, and only there") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device("alice", "phone"));
+    registry.Add(&conn2, Device("alice", "laptop"));
+    registry.Add(&conn3, Device("bob", "phone"));
+    registry.Add(&conn4, Service());
+    for (auto* c : {&conn1, &conn2, &conn3}) {
+      registry.AllowRoom(c, "lobby");
+      registry.AllowRoom(c, "games");
+    }
+    CHECK(registry.RevokeRoom("alice", "lobby") == 2);
+    CHECK(RoomsOf(registry, &conn1) == RoomSet{"games"});
+    CHECK(RoomsOf(registry, &conn2) == RoomSet{"games"});
+    CHECK(RoomsOf(registry, &conn3) == RoomSet{"games", "lobby"});  // bob stays
+    CHECK(registry.RevokeRoom("alice", "lobby") == 0);              // already gone
+    CHECK(registry.RevokeRoom("alice", "kitchen") == 0);            // never there
+    CHECK(registry.RevokeRoom("carol", "lobby") == 0);              // nobody connected
+    CHECK(registry.RevokeRoom("courier-service", "lobby") == 0);    // services have no rooms
+    // Subscribing again after rejoining grants it again.
+    CHECK(registry.AllowRoom(&conn1, "lobby"));
+    CHECK(RoomsOf(registry, &conn1) == RoomSet{"games", "lobby"});
+  }
+
+  TEST_CASE("rooms belong to the connection: a takeover or a new connection starts empty") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device("alice", "phone"));
+    registry.AllowRoom(&conn1, "lobby");
+    registry.Add(&conn2, Device("alice", "phone"));  // takeover: same client id
+    CHECK(RoomsOf(registry, &conn2).empty());
+    CHECK(RoomsOf(registry, &conn1) == RoomSet{"lobby"});
+    CHECK(registry.RevokeRoom("alice", "lobby") == 1);
+    registry.AllowRoom(&conn2, "lobby");
+    registry.Remove(&conn1);
+    registry.Remove(&conn2);
+    CHECK(registry.RevokeRoom("alice", "lobby") == 0);  // forgotten with the connections
+    registry.Add(&conn1, Device("alice", "phone"));     // a reused handle
+    CHECK(RoomsOf(registry, &conn1).empty());
+    CHECK(registry.FindConnection(&conn2) == nullptr);
+  }
+
+  TEST_CASE("a reused handle of another user is indexed under the new user only") {
+    ClientRegistry registry;
+    registry.Add(&conn1, Device("alice", "phone"));
+    registry.Add(&conn1, Device("bob", "phone"));
+    registry.AllowRoom(&conn1, "lobby");
+    CHECK(registry.RevokeRoom("alice", "lobby") == 0);
+    CHECK(registry.RevokeRoom("bob", "lobby") == 1);
+  }
+}
+
+TEST_SUITE("broker redis commands") {
+  TEST_CASE("room membership is one SISMEMBER on the room's member set") {
+    CHECK(RoomMemberCommand("lobby", "alice") ==
+          RedisCommand{"SISMEMBER", "{c:r:lobby}:members", "alice"});
+    CHECK(RoomMemberCommand("lobby", "alice")[1] == keys::RoomMembers("lobby"));
+  }
+
+  TEST_CASE("a presence task goes to the user's fan-out shard in the downlink's format") {
+    for (int shards : {1, 4, 7, 1024}) {
+      for (const char* user : {"alice", "bob", "carol", "u.1", "x"}) {
+        INFO(shards << " " << user);
+        int shard = keys::DeliveryShard(user, shards);
+        CHECK(shard >= 0);
+        CHECK(shard < shards);
+        CHECK(PresenceTaskCommand({user, true, 1764892800123}, shards) ==
+              RedisCommand{"XADD", "{fq:" + std::to_string(shard) + "}:fanout", "MAXLEN", "~",
+                           "1000000", "*", "k", "presence", "u", user, "on", "1", "ts",
+                           "1764892800123"});
+      }
+    }
+    RedisCommand off = PresenceTaskCommand({"alice", false, 42}, 4);
+    CHECK(off[1] == keys::FanoutStream(keys::DeliveryShard("alice", 4)));
+    CHECK(off[11] == "0");
+    CHECK(off[13] == "42");
+    CHECK(PresenceTaskCommand({"alice", false, 42}, 1)[1] == "{fq:0}:fanout");
   }
 }
 
