@@ -45,6 +45,7 @@ std::string FanIn(std::string_view u) { return UserKey(u, "fanin"); }
 std::string Conversations(std::string_view u) { return UserKey(u, "convs"); }
 std::string ConversationLast(std::string_view u) { return UserKey(u, "convlast"); }
 std::string ConversationRead(std::string_view u) { return UserKey(u, "convread"); }
+std::string ConversationUnread(std::string_view u) { return UserKey(u, "convunread"); }
 
 std::string ConversationMeta(std::string_view conv) { return ConvKey(conv, "meta"); }
 std::string ConversationLog(std::string_view conv) { return ConvKey(conv, "log"); }

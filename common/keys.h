@@ -48,6 +48,8 @@ std::string Conversations(std::string_view user_id);
 std::string ConversationLast(std::string_view user_id);
 // Hash conv -> highest conv_seq the user has read.
 std::string ConversationRead(std::string_view user_id);
+// Hash conv -> messages from others received since the user last read or wrote there.
+std::string ConversationUnread(std::string_view user_id);
 
 // Hash {seq, fseq, fanned}: the conversation's last conv_seq; for groups also the last feed
 // entry and the fan-out watermark.

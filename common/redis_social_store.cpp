@@ -218,10 +218,10 @@ Result<SendOutcome> RedisSocialStore::SendRoom(const ConversationSend& s, int64_
   return SendOutcomeOf(*r, "send_room", "no such room: " + rid);
 }
 
-Result<Membership> RedisSocialStore::MembershipOf(const std::string& conv,
-                                                  const std::string& user_id) {
+Result<Membership> RedisSocialStore::MembershipOf(const Caller& c, const std::string& conv) {
   auto ref = ParseConversation(conv);
   if (!ref.ok()) return ref.status();
+  const std::string& user_id = c.user_id;
   std::vector<std::vector<std::string>> cmds;
   if (ref->kind == ConversationRef::Kind::kGroup) {
     cmds = {{"EXISTS", keys::Group(ref->a)}, {"HEXISTS", keys::GroupMembers(ref->a), user_id}};
@@ -230,10 +230,13 @@ Result<Membership> RedisSocialStore::MembershipOf(const std::string& conv,
     cmds = {{"EXISTS", keys::RoomMembers(ref->a)},
             {"SISMEMBER", keys::RoomMembers(ref->a), user_id}};
   } else {
+    cmds = {{"EXISTS", keys::Session(c.user_id, c.session_id)}};  // a no-op read
+  }
+  auto r = ReadAs(c, cmds);
+  if (!r.ok()) return r.status();
+  if (ref->kind == ConversationRef::Kind::kDirect) {
     return Membership{true, user_id == ref->a || user_id == ref->b};
   }
-  auto r = pool_->Pipeline(cmds);
-  if (!r.ok()) return r.status();
   return Membership{(*r)[0].integer == 1, (*r)[1].integer == 1};
 }
 
@@ -252,7 +255,7 @@ Result<std::string> RedisSocialStore::SendFriendRequest(const Caller& c, const s
       {keys::Session(c.user_id, c.session_id), keys::User(to), DeliveryStreamOf(to)}, args);
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
-  if ((verdict == "ok" || verdict == "dup") && r->elements.size() >= 2) {
+  if ((verdict == "ok" || verdict == "dup" || verdict == "accepted") && r->elements.size() >= 2) {
     return std::move(r->elements[1].str);
   }
   if (verdict == "conflict") return Status::Conflict(to + " is already your friend");
@@ -280,10 +283,11 @@ Status RedisSocialStore::AnswerFriendRequest(const Caller& c, const std::string&
                                              const Notice& n) {
   // The requester's delivery stream is a key of the script, so find the requester first; the
   // script checks again that the request is still there and still theirs.
-  auto found = pool_->Command({"HGET", keys::FriendRequests(c.user_id), rid});
+  auto found = ReadAs(c, {{"HGET", keys::FriendRequests(c.user_id), rid}});
   if (!found.ok()) return found.status();
-  if (!found->is_string()) return Status::NotFound("no such friend request: " + rid);
-  auto j = nlohmann::json::parse(found->str, nullptr, false);
+  const RedisValue& request = (*found)[0];
+  if (!request.is_string()) return Status::NotFound("no such friend request: " + rid);
+  auto j = nlohmann::json::parse(request.str, nullptr, false);
   std::string from = j.is_object() ? j.value("from", "") : "";
   if (from.empty()) return Status::Internal("unreadable friend request " + rid);
   std::vector<std::string> args = {
@@ -341,19 +345,27 @@ Result<std::vector<ConversationSummary>> RedisSocialStore::Conversations(const C
   for (auto& v : (*r)[0].elements) convs.push_back(std::move(v.str));
   if (convs.empty()) return std::vector<ConversationSummary>{};
   std::vector<std::string> last = {"HMGET", keys::ConversationLast(c.user_id)};
-  std::vector<std::string> read = {"HMGET", keys::ConversationRead(c.user_id)};
+  std::vector<std::string> unread = {"HMGET", keys::ConversationUnread(c.user_id)};
   last.insert(last.end(), convs.begin(), convs.end());
-  read.insert(read.end(), convs.begin(), convs.end());
-  auto d = pool_->Pipeline({last, read});
+  unread.insert(unread.end(), convs.begin(), convs.end());
+  auto d = pool_->Pipeline({last, unread});
   if (!d.ok()) return d.status();
   std::vector<ConversationSummary> out;
+  std::vector<std::vector<std::string>> recalled;  // is each `last` recalled?
   for (size_t i = 0; i < convs.size(); ++i) {
     const RedisValue& env = (*d)[0].elements.at(i);
     if (!env.is_string()) continue;
     auto j = nlohmann::json::parse(env.str, nullptr, false);
-    int64_t last_seq = j.is_object() ? j.value("conv_seq", int64_t{0}) : 0;
-    int64_t read_seq = Int((*d)[1].elements.at(i));
-    out.push_back({convs[i], env.str, std::max<int64_t>(0, last_seq - read_seq)});
+    int64_t conv_seq = j.is_object() ? j.value("conv_seq", int64_t{0}) : 0;
+    out.push_back({convs[i], env.str, std::max<int64_t>(0, Int((*d)[1].elements.at(i)))});
+    recalled.push_back(
+        {"SISMEMBER", keys::ConversationRecalled(convs[i]), std::to_string(conv_seq)});
+  }
+  if (recalled.empty()) return out;
+  auto flags = pool_->Pipeline(recalled);
+  if (!flags.ok()) return flags.status();
+  for (size_t i = 0; i < out.size(); ++i) {
+    if ((*flags)[i].integer == 1) out[i].last = RecalledForm(out[i].last);
   }
   return out;
 }
@@ -382,9 +394,10 @@ Result<int64_t> RedisSocialStore::MarkRead(const Caller& c, const std::string& c
   return Int(r->elements[1]);
 }
 
-Result<MessageRef> RedisSocialStore::FindMessage(const std::string& id) {
-  auto r = pool_->Command({"HGETALL", keys::MessageIndex(id)});
-  if (!r.ok()) return r.status();
+Result<MessageRef> RedisSocialStore::FindMessage(const Caller& c, const std::string& id) {
+  auto found = ReadAs(c, {{"HGETALL", keys::MessageIndex(id)}});
+  if (!found.ok()) return found.status();
+  RedisValue* r = &(*found)[0];
   if (r->elements.empty()) return Status::NotFound("no such message, or too old to recall: " + id);
   MessageRef m;
   m.id = id;
@@ -426,8 +439,9 @@ Status RedisSocialStore::Recall(const Caller& c, const MessageRef& m, const Noti
 // ---- Signals --------------------------------------------------------------------------------
 
 Status RedisSocialStore::Signal(const Caller& c, const Recipient& to, const std::string& conv,
-                                const std::string& payload) {
-  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id)};
+                                const std::string& payload, int64_t now_ms) {
+  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id),
+                                          keys::SendRate(c.user_id)};
   std::string mode;
   std::string target;
   if (to.kind == Recipient::Kind::kGroup) {
@@ -440,11 +454,17 @@ Status RedisSocialStore::Signal(const Caller& c, const Recipient& to, const std:
     target = to.id;
     script_keys.insert(script_keys.end(), {keys::User(to.id), DeliveryStreamOf(to.id)});
   }
-  auto r = Run(signal_, script_keys,
-               {mode, c.user_id, target, payload, policy_.messaging_policy,
-                std::to_string(policy_.delivery_stream_max)},
-               mode == "group" ? "no such group: " + to.id : "no such user: " + to.id);
-  return r.ok() ? Status::Ok() : r.status();
+  auto r =
+      pool_->Eval(signal_, script_keys,
+                  {mode, c.user_id, target, payload, policy_.messaging_policy,
+                   std::to_string(policy_.delivery_stream_max), std::to_string(now_ms),
+                   std::to_string(policy_.send_rate_per_s), std::to_string(policy_.send_burst)});
+  if (!r.ok()) return r.status();
+  if (Verdict(*r) == "ok") return Status::Ok();
+  // Rate limits and errors read as for a send.
+  auto s = SendOutcomeOf(*r, "signal",
+                         mode == "group" ? "no such group: " + to.id : "no such user: " + to.id);
+  return s.status();
 }
 
 }  // namespace courier

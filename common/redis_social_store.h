@@ -28,7 +28,7 @@ class RedisSocialStore final : public SocialStore {
   Status LeaveRoom(const Caller& caller, const std::string& room_id) override;
   Result<SendOutcome> SendRoom(const ConversationSend& send, int64_t now_ms) override;
 
-  Result<Membership> MembershipOf(const std::string& conv, const std::string& user_id) override;
+  Result<Membership> MembershipOf(const Caller& caller, const std::string& conv) override;
 
   Result<std::string> SendFriendRequest(const Caller& caller, const std::string& to,
                                         const FriendRequestInfo& request,
@@ -45,11 +45,11 @@ class RedisSocialStore final : public SocialStore {
   Result<std::vector<ConversationSummary>> Conversations(const Caller& caller, int limit) override;
   Result<int64_t> MarkRead(const Caller& caller, const std::string& conv, const std::string& other,
                            int64_t conv_seq, const std::string& epoch, int64_t now_ms) override;
-  Result<MessageRef> FindMessage(const std::string& id) override;
+  Result<MessageRef> FindMessage(const Caller& caller, const std::string& id) override;
   Status Recall(const Caller& caller, const MessageRef& message, const Notice& notice) override;
 
   Status Signal(const Caller& caller, const Recipient& to, const std::string& conv,
-                const std::string& payload) override;
+                const std::string& payload, int64_t now_ms) override;
 
  private:
   std::string DeliveryStreamOf(const std::string& id) const;

@@ -122,8 +122,8 @@ class SocialStore {
   // NotMember; RateLimited.
   virtual Result<SendOutcome> SendRoom(const ConversationSend& send, int64_t now_ms) = 0;
 
-  // Whether `conv` (a group or room conv id) exists and `user_id` belongs to it.
-  virtual Result<Membership> MembershipOf(const std::string& conv, const std::string& user_id) = 0;
+  // Whether `conv` (a group or room conv id) exists and the caller belongs to it.
+  virtual Result<Membership> MembershipOf(const Caller& caller, const std::string& conv) = 0;
 
   // Friends. Returns the request id (an earlier pending one's, if any). NotFound, Blocked,
   // Conflict (already friends).
@@ -152,14 +152,15 @@ class SocialStore {
                                    const std::string& other, int64_t conv_seq,
                                    const std::string& epoch, int64_t now_ms) = 0;
   // NotFound: no such message, or its recall window (the index's lifetime) has passed.
-  virtual Result<MessageRef> FindMessage(const std::string& id) = 0;
+  virtual Result<MessageRef> FindMessage(const Caller& caller, const std::string& id) = 0;
   // Marks the message recalled and tells every member with `notice`. NotMember.
   virtual Status Recall(const Caller& caller, const MessageRef& message, const Notice& notice) = 0;
 
   // Pushes `payload` once to `to` (a user: checked like a send) or to a group's members.
-  // NotFound, Blocked, Forbidden (friends policy), NotMember.
+  // Takes a token from the sender's send bucket. NotFound, Blocked, Forbidden (friends
+  // policy), NotMember, RateLimited.
   virtual Status Signal(const Caller& caller, const Recipient& to, const std::string& conv,
-                        const std::string& payload) = 0;
+                        const std::string& payload, int64_t now_ms) = 0;
 };
 
 }  // namespace courier

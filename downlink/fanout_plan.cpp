@@ -32,8 +32,10 @@ std::map<std::string, std::vector<size_t>> PlanFanout(const GroupSnapshot& g) {
     for (const auto& [user, joined] : g.joined) {
       if (joined <= e.fseq) add(user);
     }
-    for (const auto& [user, span] : g.left) {
-      if (span.first <= e.fseq && e.fseq <= span.second) add(user);
+    for (const auto& [user, spans] : g.left) {
+      for (const auto& [joined, left] : spans) {
+        if (joined <= e.fseq && e.fseq <= left) add(user);
+      }
     }
   }
   return plan;
@@ -61,13 +63,21 @@ std::optional<FeedEntry> ParseFeedEntry(
   return e;
 }
 
-std::optional<std::pair<int64_t, int64_t>> ParseMemberSpan(const std::string& text) {
-  size_t colon = text.find(':');
-  if (colon == std::string::npos) return std::nullopt;
-  auto a = ParseInt(std::string_view(text).substr(0, colon));
-  auto b = ParseInt(std::string_view(text).substr(colon + 1));
-  if (!a || !b) return std::nullopt;
-  return std::make_pair(*a, *b);
+std::optional<std::vector<std::pair<int64_t, int64_t>>> ParseMemberSpans(const std::string& text) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  std::string_view rest = text;
+  while (true) {
+    std::string_view span = rest.substr(0, rest.find(','));
+    size_t colon = span.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    auto a = ParseInt(span.substr(0, colon));
+    auto b = ParseInt(span.substr(colon + 1));
+    if (!a || !b) return std::nullopt;
+    out.emplace_back(*a, *b);
+    if (span.size() == rest.size()) break;
+    rest.remove_prefix(span.size() + 1);
+  }
+  return out;
 }
 
 }  // namespace courier

@@ -32,10 +32,11 @@ struct FeedEntry {
 };
 
 struct GroupSnapshot {
-  int64_t fanned = 0;                                       // done up to here
-  std::vector<FeedEntry> entries;                           // after `fanned`, ascending fseq
-  std::map<std::string, int64_t> joined;                    // member -> joined at fseq
-  std::map<std::string, std::pair<int64_t, int64_t>> left;  // former member -> [joined, left]
+  int64_t fanned = 0;                     // done up to here
+  std::vector<FeedEntry> entries;         // after `fanned`, ascending fseq
+  std::map<std::string, int64_t> joined;  // member -> joined at fseq
+  // Former member -> their past memberships [joined, left] the fan-out has not passed yet.
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> left;
 };
 
 // The entries (indices into snapshot.entries, ascending) each recipient must get.
@@ -44,7 +45,7 @@ std::map<std::string, std::vector<size_t>> PlanFanout(const GroupSnapshot& snaps
 // A feed stream entry (id "<fseq>-0" and its fields) as a FeedEntry; nullopt when malformed.
 std::optional<FeedEntry> ParseFeedEntry(
     const std::string& id, const std::vector<std::pair<std::string, std::string>>& fields);
-// "<joined>:<left>"; nullopt when malformed.
-std::optional<std::pair<int64_t, int64_t>> ParseMemberSpan(const std::string& text);
+// "<joined>:<left>[,<joined>:<left>...]"; nullopt when malformed.
+std::optional<std::vector<std::pair<int64_t, int64_t>>> ParseMemberSpans(const std::string& text);
 
 }  // namespace courier

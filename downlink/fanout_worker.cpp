@@ -2,6 +2,9 @@
 
 #include <openssl/rand.h>
 
+#include <cstring>
+#include <set>
+
 #include "common/clock.h"
 #include "common/envelope.h"
 #include "common/keys.h"
@@ -178,7 +181,7 @@ Status FanoutWorker::FanFeed(const std::string& conv) {
     }
     const auto& left = r->elements[3].elements;
     for (size_t i = 0; i + 1 < left.size(); i += 2) {
-      if (auto span = ParseMemberSpan(left[i + 1].str)) snap.left[left[i].str] = *span;
+      if (auto spans = ParseMemberSpans(left[i + 1].str)) snap.left[left[i].str] = *spans;
     }
     size_t read = r->elements[1].elements.size();
     if (read == 0) return Status::Ok();
@@ -266,10 +269,15 @@ Status FanoutWorker::FanPresence(const std::string& user, bool online, int64_t t
   if (user.empty()) return Status::Ok();
   auto conn = tasks_.Connection();
   if (!conn.ok()) return conn.status();
-  auto r = (*conn)->Command({"HKEYS", keys::Friends(user)});
+  // Friends, except those the user blocked.
+  auto r = (*conn)->Pipeline({{"HKEYS", keys::Friends(user)}, {"SMEMBERS", keys::Blocks(user)}});
   if (!r.ok()) return r.status();
+  std::set<std::string> blocked;
+  for (const auto& v : (*r)[1].elements) blocked.insert(v.str);
   std::vector<std::string> friends;
-  for (const auto& v : r->elements) friends.push_back(v.str);
+  for (const auto& v : (*r)[0].elements) {
+    if (!blocked.count(v.str)) friends.push_back(v.str);
+  }
   return QueuePushes(friends, EncodePresenceSignal(user, online, ts));
 }
 

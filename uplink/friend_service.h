@@ -20,7 +20,8 @@ class FriendService {
   // All pointers must outlive the service.
   FriendService(SocialStore* store, const Clock* clock, IdGenerator* ids);
 
-  // The request id (the pending one's, if the caller already asked). InvalidField: to
+  // The request id (the pending one's, if the caller already asked; the target's own pending
+  // request to the caller, which this accepts, if there is one). InvalidField: to
   // oneself; NotFound; Blocked; Conflict: already friends.
   Result<std::string> Request(const Caller& caller, const FriendRequestBody& req);
   // Pending requests to the caller, oldest first.

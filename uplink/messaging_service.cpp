@@ -65,19 +65,20 @@ Result<AckOutcome> MessagingService::Ack(const Caller& caller, int64_t seq) {
 Status MessagingService::CheckReadAccess(const Caller& caller, const std::string& conv) {
   auto ref = ParseConversation(conv);
   if (!ref.ok()) return ref.status();
-  if (ref->kind == ConversationRef::Kind::kDirect) {
-    if (caller.user_id != ref->a && caller.user_id != ref->b) {
-      return Status::NotMember("only the two users of " + conv + " can read it");
-    }
-    return Status::Ok();
-  }
-  auto m = social_->MembershipOf(conv, caller.user_id);
+  // The store checks the caller's session first, so a revoked token is 401 here too.
+  auto m = social_->MembershipOf(caller, conv);
   if (!m.ok()) return m.status();
-  bool group = ref->kind == ConversationRef::Kind::kGroup;
-  if (!m->exists && group) return Status::NotFound("no such group: " + ref->a);
-  if (!m->member) {
-    return Status::NotMember(std::string("only members can read ") + (group ? "group " : "room ") +
-                             ref->a);
+  switch (ref->kind) {
+    case ConversationRef::Kind::kDirect:
+      if (!m->member) return Status::NotMember("only the two users of " + conv + " can read it");
+      return Status::Ok();
+    case ConversationRef::Kind::kGroup:
+      if (!m->exists) return Status::NotFound("no such group: " + ref->a);
+      if (!m->member) return Status::NotMember("only members can read group " + ref->a);
+      return Status::Ok();
+    case ConversationRef::Kind::kRoom:
+      if (!m->member) return Status::NotMember("only members can read room " + ref->a);
+      return Status::Ok();
   }
   return Status::Ok();
 }
@@ -106,11 +107,8 @@ Status MessagingService::MarkRead(const Caller& caller, const std::string& conv,
     case ConversationRef::Kind::kRoom:
       return Status::InvalidField("rooms have no read receipts");
     case ConversationRef::Kind::kDirect:
-      if (caller.user_id != ref->a && caller.user_id != ref->b) {
-        return Status::NotMember("only the two users of " + conv + " can mark it read");
-      }
       other = caller.user_id == ref->a ? ref->b : ref->a;
-      break;
+      [[fallthrough]];
     case ConversationRef::Kind::kGroup:
       if (Status s = CheckReadAccess(caller, conv); !s.ok()) return s;
       break;
@@ -120,7 +118,7 @@ Status MessagingService::MarkRead(const Caller& caller, const std::string& conv,
 }
 
 Status MessagingService::Recall(const Caller& caller, const std::string& message_id) {
-  auto m = social_->FindMessage(message_id);
+  auto m = social_->FindMessage(caller, message_id);
   if (!m.ok()) return m.status();
   if (m->from != caller.user_id) return Status::Forbidden("only the sender can recall a message");
   int64_t now = clock_->NowMs();
@@ -144,8 +142,9 @@ Status MessagingService::Signal(const Caller& caller, const SignalRequest& req) 
   std::string conv = req.to.kind == Recipient::Kind::kGroup
                          ? "g:" + req.to.id
                          : DirectConversation(caller.user_id, req.to.id);
-  return social_->Signal(caller, req.to, conv,
-                         EncodeSignal(req.kind, caller.user_id, conv, clock_->NowMs()));
+  int64_t now = clock_->NowMs();
+  return social_->Signal(caller, req.to, conv, EncodeSignal(req.kind, caller.user_id, conv, now),
+                         now);
 }
 
 }  // namespace courier

@@ -21,6 +21,12 @@ local read_key = user_key(caller, 'convread')
 local read = tonumber(redis.call('HGET', read_key, conv)) or 0
 if upto <= read then return {'ok', read} end
 redis.call('HSET', read_key, conv, upto)
+-- Unread: at most the messages after the mark among those this inbox holds.
+local last = redis.call('HGET', user_key(caller, 'convlast'), conv)
+local last_seq = last and tonumber(string.match(last, '"conv_seq":(%d+)')) or 0
+local unread_key = user_key(caller, 'convunread')
+local unread = tonumber(redis.call('HGET', unread_key, conv)) or 0
+redis.call('HSET', unread_key, conv, math.min(unread, math.max(0, last_seq - upto)))
 
 local rest = '"type":"notification","event":"receipt.read","data":{"conv":"' .. conv ..
              '","user_id":"' .. caller .. '","conv_seq":' .. upto .. '},"ts":' .. ARGV[5] .. '}'

@@ -24,7 +24,11 @@ local fseq = feed_notification(KEYS[6], KEYS[7], ARGV[5], target, '')
 local joined = redis.call('HGET', KEYS[4], target) or '0'
 redis.call('HDEL', KEYS[3], target)
 redis.call('HDEL', KEYS[4], target)
-redis.call('HSET', KEYS[5], target, joined .. ':' .. fseq)
+-- Former memberships the fan-out has not passed yet are kept beside this one.
+local span = joined .. ':' .. fseq
+local earlier = redis.call('HGET', KEYS[5], target)
+if earlier then span = earlier .. ',' .. span end
+redis.call('HSET', KEYS[5], target, span)
 
 if target_role == 'owner' then
   local heir, heir_rank = nil, nil

@@ -46,7 +46,7 @@ TEST_CASE("a former member gets the entries of their membership, their removal i
   GroupSnapshot g;
   g.entries = {Msg(5, 3, "alice"), Note(6), Msg(7, 4, "alice")};
   g.joined = {{"alice", 1}};
-  g.left = {{"dave", {2, 6}}};  // removed by entry 6
+  g.left = {{"dave", {{2, 6}}}};  // removed by entry 6
   auto plan = PlanFanout(g);
   CHECK(Fseqs(g, plan["dave"]) == std::vector<int64_t>{5, 6});
   CHECK(Fseqs(g, plan["alice"]) == std::vector<int64_t>{5, 6, 7});
@@ -56,9 +56,18 @@ TEST_CASE("a member who left and came back gets both stretches and nothing in be
   GroupSnapshot g;
   g.entries = {Msg(3, 1, "a"), Note(4), Msg(5, 2, "a"), Note(6), Msg(7, 3, "a")};
   g.joined = {{"a", 1}, {"eve", 6}};  // re-added by entry 6
-  g.left = {{"eve", {2, 4}}};         // removed by entry 4
+  g.left = {{"eve", {{2, 4}}}};       // removed by entry 4
   auto plan = PlanFanout(g);
   CHECK(Fseqs(g, plan["eve"]) == std::vector<int64_t>{3, 4, 6, 7});
+}
+
+TEST_CASE("two past memberships not yet fanned out are both honoured") {
+  GroupSnapshot g;
+  g.entries = {Msg(3, 1, "a"), Note(4), Msg(5, 2, "a"), Note(6), Msg(7, 3, "a"), Note(8)};
+  g.joined = {{"a", 1}};
+  g.left = {{"eve", {{2, 4}, {6, 8}}}};  // left at 4, back at 6, left again at 8
+  auto plan = PlanFanout(g);
+  CHECK(Fseqs(g, plan["eve"]) == std::vector<int64_t>{3, 4, 6, 7, 8});
 }
 
 TEST_CASE("an entry is not sent to the user it skips") {
@@ -87,11 +96,14 @@ TEST_CASE("feed entries parse from their stream fields") {
   CHECK_FALSE(ParseFeedEntry("15-0", {{"b", "x"}, {"m", "1"}}).has_value());  // no conv_seq
 }
 
-TEST_CASE("membership spans parse as joined:left") {
-  CHECK(ParseMemberSpan("3:9") == std::make_pair(int64_t{3}, int64_t{9}));
-  CHECK_FALSE(ParseMemberSpan("39").has_value());
-  CHECK_FALSE(ParseMemberSpan("a:9").has_value());
-  CHECK_FALSE(ParseMemberSpan("3:").has_value());
+TEST_CASE("membership spans parse as joined:left, comma-separated") {
+  using Spans = std::vector<std::pair<int64_t, int64_t>>;
+  CHECK(ParseMemberSpans("3:9") == Spans{{3, 9}});
+  CHECK(ParseMemberSpans("3:9,12:15") == Spans{{3, 9}, {12, 15}});
+  for (const char* bad : {"39", "a:9", "3:", "3:9,", ",3:9", "3:9,,4:5", ""}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ParseMemberSpans(bad).has_value());
+  }
 }
 
 }  // namespace courier

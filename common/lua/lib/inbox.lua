@@ -45,9 +45,13 @@ local function inbox_append(user, stream, epoch_candidate, rest, now, msg)
     redis.call('ZADD', user_key(user, 'convs'), seq, msg.conv)
     redis.call('HSET', user_key(user, 'convlast'), msg.conv, env)
     if msg.from == user then
+      -- Sending implies having read what came before.
       local read_key = user_key(user, 'convread')
       local read = tonumber(redis.call('HGET', read_key, msg.conv)) or 0
       if msg.conv_seq > read then redis.call('HSET', read_key, msg.conv, msg.conv_seq) end
+      redis.call('HSET', user_key(user, 'convunread'), msg.conv, 0)
+    else
+      redis.call('HINCRBY', user_key(user, 'convunread'), msg.conv, 1)
     end
   end
   return seq
