@@ -153,3 +153,95 @@ bool WaitForCmid(const MqttDevice& device, const std::string& cmid,
 }
 
 }  // namespace courier::testing
+
+// ===== Beyond one-to-one messaging (SPEC §3-§4): groups, rooms, friends, conversations. =====
+
+#include <thread>
+
+namespace courier::testing {
+
+using nlohmann::json;
+
+HttpResponse SendTo(const HttpClient& http, const Login& from, const std::string& to,
+                    const std::string& cmid, const json& body) {
+  return http.Post("/v1/messages", {{"to", to}, {"cmid", cmid}, {"body", body}}, from.token);
+}
+
+json SendToOk(const HttpClient& http, const Login& from, const std::string& to,
+              const std::string& cmid) {
+  HttpResponse r = SendTo(http, from, to, cmid, json{{"text", cmid}});
+  REQUIRE_MESSAGE(r.status == 201, to << " " << cmid << ": " << r.Describe());
+  return r.json;
+}
+
+json CreateGroup(const HttpClient& http, const Login& owner, const std::string& group_id,
+                 const std::vector<std::string>& members) {
+  HttpResponse r =
+      http.Post("/v1/groups", {{"group_id", group_id}, {"name", group_id}, {"members", members}},
+                owner.token);
+  REQUIRE_MESSAGE(r.status == 201, r.Describe());
+  return r.json;
+}
+
+HttpResponse AddMembers(const HttpClient& http, const Login& by, const std::string& group_id,
+                        const std::vector<std::string>& user_ids) {
+  return http.Post("/v1/groups/" + group_id + "/members", {{"user_ids", user_ids}}, by.token);
+}
+
+HttpResponse RemoveMember(const HttpClient& http, const Login& by, const std::string& group_id,
+                          const std::string& user_id) {
+  return http.Delete("/v1/groups/" + group_id + "/members/" + user_id, by.token);
+}
+
+std::vector<json> SyncUntil(const HttpClient& http, const Login& login,
+                            const std::function<bool(const std::vector<json>&)>& done,
+                            std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    std::vector<json> items = SyncAll(http, login);
+    if (done(items) || std::chrono::steady_clock::now() >= deadline) return items;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+}
+
+std::vector<json> SyncUntilCount(const HttpClient& http, const Login& login, size_t n,
+                                 std::chrono::milliseconds timeout) {
+  return SyncUntil(
+      http, login, [n](const std::vector<json>& items) { return items.size() >= n; }, timeout);
+}
+
+std::string EntryLabels(const std::vector<json>& items) {
+  std::string out;
+  for (const json& e : items) {
+    if (!out.empty()) out += ", ";
+    const std::string type = e.is_object() ? e.value("type", "") : "";
+    if (type == "notification") {
+      out += e.value("event", "?");
+    } else if (type == "message") {
+      out += "msg:" + e.value("cmid", "?");
+    } else if (type == "signal") {
+      out += "signal:" + e.value("kind", "?");
+    } else {
+      out += "?" + e.dump();
+    }
+  }
+  return out;
+}
+
+std::vector<json> EventsOf(const std::vector<json>& items, const std::string& event) {
+  std::vector<json> out;
+  for (const json& e : items) {
+    if (e.value("type", "") == "notification" && e.value("event", "") == event) out.push_back(e);
+  }
+  return out;
+}
+
+bool SeqsAreContiguousFromOne(const std::vector<json>& items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].is_object() || items[i].value("seq", int64_t{-1}) != static_cast<int64_t>(i + 1))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace courier::testing

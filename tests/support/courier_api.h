@@ -126,3 +126,54 @@ bool WaitForCmid(const MqttDevice& device, const std::string& cmid,
                  std::chrono::milliseconds timeout = MqttDevice::kDefaultTimeout);
 
 }  // namespace courier::testing
+
+// ===== Beyond one-to-one messaging (SPEC §3-§4): groups, rooms, friends, conversations. =====
+// Added for groups_test, friends_test, conversations_test, rooms_test and sso_test. Group
+// entries reach inboxes through the downlink's fan-out, a little after the HTTP answer: poll
+// with SyncUntil rather than syncing once.
+
+#include <functional>
+
+namespace courier::testing {
+
+// POST /v1/messages from `from` to the address `to` ("user:<id>", "group:<id>" or
+// "room:<id>") with `cmid` and `body`; returns the answer whatever it is.
+HttpResponse SendTo(const HttpClient& http, const Login& from, const std::string& to,
+                    const std::string& cmid, const nlohmann::json& body);
+// SendTo with the body {"text": cmid}, for a new message: REQUIREs 201; returns the reply.
+nlohmann::json SendToOk(const HttpClient& http, const Login& from, const std::string& to,
+                        const std::string& cmid);
+
+// POST /v1/groups {group_id, name: group_id, members} as `owner`. REQUIREs 201; returns the
+// group.
+nlohmann::json CreateGroup(const HttpClient& http, const Login& owner, const std::string& group_id,
+                           const std::vector<std::string>& members);
+// POST /v1/groups/{group_id}/members {user_ids}; returns the answer whatever it is.
+HttpResponse AddMembers(const HttpClient& http, const Login& by, const std::string& group_id,
+                        const std::vector<std::string>& user_ids);
+// DELETE /v1/groups/{group_id}/members/{user_id}; returns the answer whatever it is.
+HttpResponse RemoveMember(const HttpClient& http, const Login& by, const std::string& group_id,
+                          const std::string& user_id);
+
+// Syncs the whole inbox (SyncAll) until `done(items)` holds or `timeout` passes; returns the
+// last items either way (the caller checks them).
+std::vector<nlohmann::json> SyncUntil(
+    const HttpClient& http, const Login& login,
+    const std::function<bool(const std::vector<nlohmann::json>&)>& done,
+    std::chrono::milliseconds timeout = MqttDevice::kDefaultTimeout);
+// SyncUntil the inbox holds at least `n` entries.
+std::vector<nlohmann::json> SyncUntilCount(
+    const HttpClient& http, const Login& login, size_t n,
+    std::chrono::milliseconds timeout = MqttDevice::kDefaultTimeout);
+
+// The inbox's shape at a glance, one label per entry joined by ", " (a string, so a failed
+// CHECK prints it): a notification's event ("group.created"), "msg:<cmid>" for a message,
+// "signal:<kind>" for a signal. E.g. "group.created, msg:m1, group.member_left".
+std::string EntryLabels(const std::vector<nlohmann::json>& items);
+// The notifications of `event` in `items`, in order.
+std::vector<nlohmann::json> EventsOf(const std::vector<nlohmann::json>& items,
+                                     const std::string& event);
+// True if `items` hold seqs 1, 2, ..., items.size() in this order.
+bool SeqsAreContiguousFromOne(const std::vector<nlohmann::json>& items);
+
+}  // namespace courier::testing
