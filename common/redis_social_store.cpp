@@ -250,6 +250,12 @@ Result<std::string> RedisSocialStore::SendFriendRequest(const Caller& c, const s
   std::vector<std::string> args = {
       c.user_id, to, req.request_id, stored.dump(), n.rest, std::to_string(n.now_ms), n.epoch};
   for (auto& s : InboxSettings()) args.push_back(std::move(s));
+  // If `to` already asked the caller, this request accepts theirs; the script puts their
+  // request id in place of the marker.
+  args.push_back(EncodeNotificationRest(
+      "friend.accepted",
+      R"({"request_id":"%REQUEST_ID%","user_id":)" + nlohmann::json(c.user_id).dump() + "}",
+      n.now_ms));
   auto r = pool_->Eval(
       friend_request_,
       {keys::Session(c.user_id, c.session_id), keys::User(to), DeliveryStreamOf(to)}, args);

@@ -24,11 +24,12 @@ end
 INBOX.max_entries, INBOX.retention_ms, INBOX.stream_max = ARGV[8], tonumber(ARGV[9]), ARGV[10]
 local theirs = redis.call('HGET', user_key(to, 'freqout'), from)
 if theirs and redis.call('HEXISTS', user_key(from, 'freq'), theirs) == 1 then
+  -- Everything that can fail is done before the first write (a script is not rolled back).
+  local rest = string.gsub(ARGV[11], '%%REQUEST_ID%%', theirs)
   redis.call('HDEL', user_key(from, 'freq'), theirs)
   redis.call('HDEL', user_key(to, 'freqout'), from)
   redis.call('HSET', user_key(from, 'friends'), to, ARGV[6])
   redis.call('HSET', user_key(to, 'friends'), from, ARGV[6])
-  local rest = string.gsub(ARGV[11], '%%REQUEST_ID%%', theirs)
   inbox_append(to, KEYS[3], ARGV[7], rest, tonumber(ARGV[6]), nil)
   return {'accepted', theirs}
 end

@@ -271,6 +271,7 @@ int BrokerAuthPlugin::OnTick(const mosquitto_evt_tick& /*event*/) {
   // Mosquitto 2.0.11 passes a zeroed event (no now_s / now_ns) and ticks often: keep our own
   // schedule, on the steady clock so that a wall-clock jump can't stall it.
   int64_t now_steady_ms = SteadyClockMs();
+  RunDueKicks(now_steady_ms);
   if (now_steady_ms < next_refresh_steady_ms_) return MOSQ_ERR_SUCCESS;
   next_refresh_steady_ms_ = now_steady_ms + refresh_interval_ms_;
 
@@ -326,28 +327,43 @@ void BrokerAuthPlugin::Kick(const ControlCommand& command, const ClientIdentity&
                          by.c_str());
     return;
   }
-  const char* session = command.session_id.empty() ? "any" : command.session_id.c_str();
-  if (DecideKick(command, clients_.FindByClientId(command.client_id)) ==
-      KickDecision::kOtherSession) {
-    mosquitto_log_printf(MOSQ_LOG_INFO,
-                         "courier: kick client=%s session=%s by=%s skipped: the device is "
-                         "connected on another session",
-                         command.client_id.c_str(), session, by.c_str());
-    return;
-  }
-  // The kicked client's DISCONNECT event runs inside this call (it marks the device offline).
-  int rc = mosquitto_kick_client_by_clientid(command.client_id.c_str(), /*with_will=*/false);
-  if (rc == MOSQ_ERR_SUCCESS) {
-    mosquitto_log_printf(MOSQ_LOG_NOTICE, "courier: kicked client=%s session=%s by=%s",
-                         command.client_id.c_str(), session, by.c_str());
-  } else if (rc == MOSQ_ERR_NOT_FOUND) {
-    mosquitto_log_printf(MOSQ_LOG_INFO,
-                         "courier: kick client=%s session=%s by=%s: not connected here",
-                         command.client_id.c_str(), session, by.c_str());
-  } else {
-    mosquitto_log_printf(MOSQ_LOG_WARNING,
-                         "courier: kick client=%s session=%s by=%s failed (error %d)",
-                         command.client_id.c_str(), session, by.c_str(), rc);
+  pending_kicks_.push_back({command, by, SteadyClockMs() + kKickGraceMs});
+}
+
+void BrokerAuthPlugin::RunDueKicks(int64_t now_steady_ms) {
+  size_t due = 0;
+  while (due < pending_kicks_.size() && pending_kicks_[due].due_steady_ms <= now_steady_ms) ++due;
+  if (due == 0) return;
+  std::vector<PendingKick> kicks(std::make_move_iterator(pending_kicks_.begin()),
+                                 std::make_move_iterator(pending_kicks_.begin() + due));
+  pending_kicks_.erase(pending_kicks_.begin(), pending_kicks_.begin() + due);
+  for (const PendingKick& k : kicks) {
+    const ControlCommand& command = k.command;
+    const char* session = command.session_id.empty() ? "any" : command.session_id.c_str();
+    // Decided now, not when the command came: the device may have reconnected meanwhile with
+    // its new session, which must keep its connection.
+    if (DecideKick(command, clients_.FindByClientId(command.client_id)) ==
+        KickDecision::kOtherSession) {
+      mosquitto_log_printf(MOSQ_LOG_INFO,
+                           "courier: kick client=%s session=%s by=%s skipped: the device is "
+                           "connected on another session",
+                           command.client_id.c_str(), session, k.by.c_str());
+      continue;
+    }
+    // The kicked client's DISCONNECT event runs inside this call (it marks the device offline).
+    int rc = mosquitto_kick_client_by_clientid(command.client_id.c_str(), /*with_will=*/false);
+    if (rc == MOSQ_ERR_SUCCESS) {
+      mosquitto_log_printf(MOSQ_LOG_NOTICE, "courier: kicked client=%s session=%s by=%s",
+                           command.client_id.c_str(), session, k.by.c_str());
+    } else if (rc == MOSQ_ERR_NOT_FOUND) {
+      mosquitto_log_printf(MOSQ_LOG_INFO,
+                           "courier: kick client=%s session=%s by=%s: not connected here",
+                           command.client_id.c_str(), session, k.by.c_str());
+    } else {
+      mosquitto_log_printf(MOSQ_LOG_WARNING,
+                           "courier: kick client=%s session=%s by=%s failed (error %d)",
+                           command.client_id.c_str(), session, k.by.c_str(), rc);
+    }
   }
 }
 

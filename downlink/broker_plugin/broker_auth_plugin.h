@@ -65,7 +65,12 @@ class BrokerAuthPlugin {
  private:
   AclDecision CheckRoomSubscribe(const mosquitto* client, const ClientIdentity& who,
                                  std::string_view room_id);
+  // Schedules the kick kKickGraceMs ahead: the downlink publishes session.kicked to the device
+  // just before the kick command, and disconnecting at once would drop that notice while it is
+  // still queued for the device.
   void Kick(const ControlCommand& command, const ClientIdentity& sender);
+  // Carries out the scheduled kicks that are due (from OnTick).
+  void RunDueKicks(int64_t now_steady_ms);
   void LeaveRoom(const ControlCommand& command, const ClientIdentity& sender);
   // Marks the devices offline and queues a presence task for each user who went offline. OK,
   // or the first failure (the marks then lapse within the ttl).
@@ -82,6 +87,15 @@ class BrokerAuthPlugin {
   ClientRegistry clients_;
   int64_t refresh_interval_ms_;
   int64_t next_refresh_steady_ms_ = 0;
+
+  // How long a kicked device keeps its connection, for its session.kicked notice to go out.
+  static constexpr int64_t kKickGraceMs = 250;
+  struct PendingKick {
+    ControlCommand command;
+    std::string by;  // the sender's client id, for the log
+    int64_t due_steady_ms = 0;
+  };
+  std::vector<PendingKick> pending_kicks_;  // in the order they are due
 };
 
 }  // namespace courier::broker
