@@ -3,6 +3,8 @@
 # a user does it, with curl, jq and mosquitto_sub against a stack started by scripts/run-stack:
 #   register alice and bob; log bob in; watch bob's inbox with mosquitto_sub; log alice in; send
 #   alice -> bob; the push shows seq 1, from alice and the body; /v1/sync returns it too;
+#   then the README's second block: a group message in bob's inbox, a room message on bob's
+#   room subscription, a friend request accepted, the conversation list and a read mark;
 #   SIGTERM stops run-stack with status 0 and leaves no process behind.
 # Keep the steps in step with the banner in scripts/run-stack.
 #
@@ -171,7 +173,73 @@ jq -e --argjson push "$push" '(.items | length) == 1 and .items[0] == $push
   fail "unexpected sync answer: $SYNC"
 say "bob's sync returns the same envelope"
 
-# ----- 6. Ctrl-C (here SIGTERM) stops everything, status 0, nothing left.
+# ----- 6. The README's second block: a group, a room, friends, the conversation list.
+expect 201 POST /v1/groups '{"group_id":"team","name":"The team","members":["bob"]}' "$ALICE_TOKEN"
+jq -e '.owner == "alice" and ([.members[].user_id] == ["alice","bob"])' "$work/body" >/dev/null ||
+  fail "unexpected group: $(cat "$work/body")"
+expect 201 POST /v1/messages '{"to":"group:team","cmid":"team-1","body":{"text":"Stand-up at ten"}}' \
+  "$ALICE_TOKEN"
+GROUP_SENT="$(cat "$work/body")"
+# The downlink copies group messages into inboxes just after the send answers: poll briefly.
+deadline=$((SECONDS + 10))
+while :; do
+  expect 200 GET '/v1/sync?after=1' '' "$BOB_TOKEN"
+  jq -e '(.items | length) >= 2' "$work/body" >/dev/null && break
+  ((SECONDS < deadline)) || fail "the group message is not in bob's inbox: $(cat "$work/body")"
+  sleep 0.1
+done
+jq -e --argjson sent "$GROUP_SENT" '.items[0].seq == 2 and .items[0].event == "group.created"
+   and .items[1].seq == 3 and .items[1].conv == "g:team" and .items[1].conv_seq == 1
+   and .items[1].id == $sent.id' "$work/body" >/dev/null ||
+  fail "unexpected group entries in bob's inbox: $(cat "$work/body")"
+say "bob's inbox has group.created and the group message (conv_seq 1)"
+
+expect 200 POST /v1/rooms/lobby/join '' "$BOB_TOKEN"
+room_topic="$(jq -r .topic "$work/body")"
+[[ $room_topic == "$COURIER_TOPIC_ROOT/r/lobby" ]] || fail "unexpected room topic: $room_topic"
+stdbuf -oL mosquitto_sub -h "$COURIER_MQTT_HOST" -p "$COURIER_MQTT_PORT" -i 'bob:phone' -u bob \
+  -P "$BOB_TOKEN" -t "$room_topic" -q 1 -v -C 1 -W 10 -d >"$work/room.out" 2>&1 &
+sub_pid=$!
+deadline=$((SECONDS + 10))
+until grep -q '^Subscribed' "$work/room.out"; do
+  alive "$sub_pid" || fail "mosquitto_sub (room) exited before subscribing"
+  ((SECONDS < deadline)) || fail "mosquitto_sub did not subscribe to the room within 10s"
+  sleep 0.1
+done
+grep -q '^Subscribed (mid: [0-9]*): 1$' "$work/room.out" ||
+  fail "the broker did not grant bob the room: $(grep '^Subscribed' "$work/room.out")"
+expect 200 POST /v1/rooms/lobby/join '' "$ALICE_TOKEN"
+expect 201 POST /v1/messages '{"to":"room:lobby","cmid":"lobby-1","body":{"text":"Hello, lobby"}}' \
+  "$ALICE_TOKEN"
+wait_gone 15 "$sub_pid" || fail "mosquitto_sub still waiting for the room message after 15s"
+sub_status=0
+wait "$sub_pid" || sub_status=$?
+sub_pid=""
+((sub_status == 0)) || fail "mosquitto_sub (room) exited with $sub_status"
+room_push="$(grep -m1 "^$room_topic " "$work/room.out" | cut -d' ' -f2-)"
+jq -e '.room_seq == 1 and .from == "alice" and .body == {"text":"Hello, lobby"}' \
+  <<<"$room_push" >/dev/null || fail "unexpected room push: $room_push"
+say "bob's room subscription got: $room_push"
+
+expect 201 POST /v1/friends/requests '{"to":"bob","note":"Hi Bob"}' "$ALICE_TOKEN"
+expect 200 GET /v1/friends/requests '' "$BOB_TOKEN"
+REQ="$(jq -r '.items[0].request_id' "$work/body")"
+expect 204 POST "/v1/friends/requests/$REQ/accept" '' "$BOB_TOKEN"
+expect 200 GET /v1/friends '' "$ALICE_TOKEN"
+jq -e '[.items[].user_id] == ["bob"]' "$work/body" >/dev/null ||
+  fail "alice's friends: $(cat "$work/body")"
+say "alice and bob are friends"
+
+expect 200 GET /v1/conversations '' "$BOB_TOKEN"
+jq -e '[.items[] | {conv, unread}] == [{"conv":"g:team","unread":1},{"conv":"u:alice:bob","unread":1}]' \
+  "$work/body" >/dev/null || fail "bob's conversations: $(cat "$work/body")"
+expect 204 POST /v1/conversations/g:team/read '{"conv_seq":1}' "$BOB_TOKEN"
+expect 200 GET /v1/conversations '' "$BOB_TOKEN"
+jq -e '.items[0].unread == 0' "$work/body" >/dev/null ||
+  fail "reading the group did not clear its count: $(cat "$work/body")"
+say "bob's conversation list and read mark work"
+
+# ----- 7. Ctrl-C (here SIGTERM) stops everything, status 0, nothing left.
 pids=("$COURIER_REDIS_PID" "$COURIER_MOSQUITTO_PID" "$COURIER_UPLINK_PID" "$COURIER_DOWNLINK_PID")
 kill -TERM "$stack_pid"
 wait_gone 45 "$stack_pid" || fail "run-stack still running 45s after SIGTERM"
