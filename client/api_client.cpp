@@ -47,6 +47,20 @@ class ScopedSigpipeBlock {
 // Compact JSON of a request we build; strings that are not UTF-8 are replaced, not thrown on.
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+bool Succeeded(const HttpAnswer& a) { return a.status >= 200 && a.status < 300; }
+
+// OK on any 2xx, the failure's Status otherwise.
+Status NoValue(const HttpAnswer& a) { return Succeeded(a) ? Status::Ok() : StatusFromAnswer(a); }
+
+// `parse` of the body on any 2xx, the failure's Status otherwise.
+template <typename Parse>
+auto Parsed(const HttpAnswer& a, Parse parse) -> decltype(parse(std::string_view())) {
+  if (!Succeeded(a)) return StatusFromAnswer(a);
+  return parse(a.body);
+}
+
+std::string GroupPath(const std::string& group_id) { return "/v1/groups/" + PathSegment(group_id); }
+
 }  // namespace
 
 ApiClient::ApiClient(BaseUrl base, std::chrono::milliseconds timeout)
@@ -126,6 +140,107 @@ Result<AckAnswer> ApiClient::Ack(const std::string& token, int64_t seq) const {
   HttpAnswer a = Request("POST", "/v1/acks", Dump(json{{"seq", seq}}), token);
   if (a.status != 200) return StatusFromAnswer(a);
   return ParseAckAnswer(a.body);
+}
+
+Result<Group> ApiClient::CreateGroup(const std::string& token, const std::string& group_id,
+                                     const std::string& name,
+                                     const std::vector<std::string>& members) const {
+  return Parsed(Request("POST", "/v1/groups", EncodeCreateGroup(group_id, name, members), token),
+                ParseGroup);
+}
+
+Result<Group> ApiClient::GetGroup(const std::string& token, const std::string& group_id) const {
+  return Parsed(Request("GET", GroupPath(group_id), "", token), ParseGroup);
+}
+
+Result<Group> ApiClient::AddGroupMembers(const std::string& token, const std::string& group_id,
+                                         const std::vector<std::string>& user_ids) const {
+  return Parsed(
+      Request("POST", GroupPath(group_id) + "/members", EncodeAddMembers(user_ids), token),
+      ParseGroup);
+}
+
+Status ApiClient::RemoveGroupMember(const std::string& token, const std::string& group_id,
+                                    const std::string& user_id) const {
+  return NoValue(
+      Request("DELETE", GroupPath(group_id) + "/members/" + PathSegment(user_id), "", token));
+}
+
+Result<std::string> ApiClient::RequestFriend(const std::string& token, const std::string& to,
+                                             const std::string& note) const {
+  return Parsed(Request("POST", "/v1/friends/requests", EncodeFriendRequest(to, note), token),
+                ParseFriendRequestId);
+}
+
+Result<std::vector<FriendRequest>> ApiClient::FriendRequests(const std::string& token) const {
+  return Parsed(Request("GET", "/v1/friends/requests", "", token), ParseFriendRequests);
+}
+
+Status ApiClient::AnswerFriendRequest(const std::string& token, const std::string& request_id,
+                                      bool accept) const {
+  return NoValue(Request(
+      "POST", "/v1/friends/requests/" + PathSegment(request_id) + (accept ? "/accept" : "/reject"),
+      "", token));
+}
+
+Result<std::vector<Friend>> ApiClient::Friends(const std::string& token) const {
+  return Parsed(Request("GET", "/v1/friends", "", token), ParseFriends);
+}
+
+Status ApiClient::RemoveFriend(const std::string& token, const std::string& user_id) const {
+  return NoValue(Request("DELETE", "/v1/friends/" + PathSegment(user_id), "", token));
+}
+
+Status ApiClient::Block(const std::string& token, const std::string& user_id) const {
+  return NoValue(Request("POST", "/v1/blocks", EncodeBlock(user_id), token));
+}
+
+Status ApiClient::Unblock(const std::string& token, const std::string& user_id) const {
+  return NoValue(Request("DELETE", "/v1/blocks/" + PathSegment(user_id), "", token));
+}
+
+Result<std::vector<std::string>> ApiClient::Blocks(const std::string& token) const {
+  return Parsed(Request("GET", "/v1/blocks", "", token), ParseBlocks);
+}
+
+Result<std::string> ApiClient::JoinRoom(const std::string& token,
+                                        const std::string& room_id) const {
+  return Parsed(Request("POST", "/v1/rooms/" + PathSegment(room_id) + "/join", "", token),
+                ParseRoomJoinAnswer);
+}
+
+Status ApiClient::LeaveRoom(const std::string& token, const std::string& room_id) const {
+  return NoValue(Request("POST", "/v1/rooms/" + PathSegment(room_id) + "/leave", "", token));
+}
+
+Result<std::vector<ConversationSummary>> ApiClient::Conversations(const std::string& token,
+                                                                  int limit) const {
+  return Parsed(Request("GET", ConversationsPath(limit), "", token), ParseConversations);
+}
+
+Result<MessagePage> ApiClient::History(const std::string& token, const std::string& conv,
+                                       int64_t before, int limit) const {
+  return Parsed(Request("GET", HistoryPath(conv, before, limit), "", token), ParseMessagePage);
+}
+
+Status ApiClient::MarkRead(const std::string& token, const std::string& conv,
+                           int64_t conv_seq) const {
+  return NoValue(Request("POST", "/v1/conversations/" + PathSegment(conv) + "/read",
+                         EncodeReadMark(conv_seq), token));
+}
+
+Status ApiClient::Recall(const std::string& token, const std::string& message_id) const {
+  return NoValue(Request("DELETE", "/v1/messages/" + PathSegment(message_id), "", token));
+}
+
+Status ApiClient::SendSignal(const std::string& token, const std::string& to,
+                             const std::string& kind) const {
+  return NoValue(Request("POST", "/v1/signals", EncodeSignal(to, kind), token));
+}
+
+Result<std::map<std::string, Presence>> ApiClient::GetPresence(
+    const std::string& token, const std::vector<std::string>& users) const {
+  return Parsed(Request("GET", PresencePath(users), "", token), ParsePresence);
 }
 
 }  // namespace courier::client

@@ -19,10 +19,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "client/api_codec.h"
-#include "client/courier_client.h"
+#include "client/api_types.h"
 #include "common/status.h"
 
 namespace courier::client {
@@ -52,6 +54,38 @@ class ApiClient {
   Result<SyncPage> Sync(const std::string& token, int64_t after, int limit) const;
   // POST /v1/acks {seq}. The answer on 200.
   Result<AckAnswer> Ack(const std::string& token, int64_t seq) const;
+
+  // The rest of SPEC §3, one request each. Any 2xx is success (the answer's value, parsed by
+  // api_codec.h); otherwise StatusFromAnswer. Ids in paths are escaped with PathSegment.
+  Result<Group> CreateGroup(const std::string& token, const std::string& group_id,
+                            const std::string& name, const std::vector<std::string>& members) const;
+  Result<Group> GetGroup(const std::string& token, const std::string& group_id) const;
+  Result<Group> AddGroupMembers(const std::string& token, const std::string& group_id,
+                                const std::vector<std::string>& user_ids) const;
+  Status RemoveGroupMember(const std::string& token, const std::string& group_id,
+                           const std::string& user_id) const;
+  Result<std::string> RequestFriend(const std::string& token, const std::string& to,
+                                    const std::string& note) const;
+  Result<std::vector<FriendRequest>> FriendRequests(const std::string& token) const;
+  // POST /v1/friends/requests/{id}/accept, or /reject when `accept` is false.
+  Status AnswerFriendRequest(const std::string& token, const std::string& request_id,
+                             bool accept) const;
+  Result<std::vector<Friend>> Friends(const std::string& token) const;
+  Status RemoveFriend(const std::string& token, const std::string& user_id) const;
+  Status Block(const std::string& token, const std::string& user_id) const;
+  Status Unblock(const std::string& token, const std::string& user_id) const;
+  Result<std::vector<std::string>> Blocks(const std::string& token) const;
+  // The room's topic as the answer names it; "" if it names none.
+  Result<std::string> JoinRoom(const std::string& token, const std::string& room_id) const;
+  Status LeaveRoom(const std::string& token, const std::string& room_id) const;
+  Result<std::vector<ConversationSummary>> Conversations(const std::string& token, int limit) const;
+  Result<MessagePage> History(const std::string& token, const std::string& conv, int64_t before,
+                              int limit) const;
+  Status MarkRead(const std::string& token, const std::string& conv, int64_t conv_seq) const;
+  Status Recall(const std::string& token, const std::string& message_id) const;
+  Status SendSignal(const std::string& token, const std::string& to, const std::string& kind) const;
+  Result<std::map<std::string, Presence>> GetPresence(const std::string& token,
+                                                      const std::vector<std::string>& users) const;
 
   std::chrono::milliseconds timeout() const { return timeout_; }
 

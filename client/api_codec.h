@@ -1,19 +1,21 @@
 // The SDK's side of the HTTP API (SPEC §3), as pure functions on strings: where the uplink is,
-// what an answer means as a Status, whether a failed send may be retried, and the answers of
-// login, send, sync and ack taken apart. No sockets here (api_client.h does the requests), so
-// every way an answer can be broken is unit-tested on plain strings.
+// what an answer means as a Status, whether a failed send may be retried, the paths and bodies of
+// requests, and every answer taken apart (and put back together as JSON, for the CLI). No sockets
+// here (api_client.h does the requests), so every way an answer can be broken is unit-tested on
+// plain strings.
 //
 // Thread-safety: pure functions and values; thread-safe.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "client/courier_client.h"
+#include "client/api_types.h"
 #include "common/status.h"
 
 namespace courier::client {
@@ -89,6 +91,71 @@ struct AckAnswer {
   std::string epoch;
 };
 Result<AckAnswer> ParseAckAnswer(std::string_view body);
+
+// ----- Requests beyond login, send, sync and ack: paths and bodies.
+
+// `segment` made safe as one path segment: every byte but A-Z a-z 0-9 - . _ ~ : is
+// percent-encoded, so that a "/" or "?" in an id cannot change which path is asked for.
+std::string PathSegment(std::string_view segment);
+// "/v1/conversations/<conv>/messages", with ?before= and &limit= unless they are 0.
+std::string HistoryPath(std::string_view conv, int64_t before, int limit);
+// "/v1/conversations", with ?limit= unless it is 0.
+std::string ConversationsPath(int limit);
+// "/v1/presence?users=a,b,c".
+std::string PresencePath(const std::vector<std::string>& users);
+
+// The bodies of POST /v1/groups ({group_id?, name, members}: no group_id when it is empty, so
+// the server picks one), POST /v1/groups/{gid}/members ({user_ids}), POST /v1/friends/requests
+// ({to, note?}: no note when empty), POST /v1/blocks ({user_id}), POST .../read ({conv_seq}) and
+// POST /v1/signals ({to, kind}). Strings that are not UTF-8 are replaced, never thrown on.
+std::string EncodeCreateGroup(const std::string& group_id, const std::string& name,
+                              const std::vector<std::string>& members);
+std::string EncodeAddMembers(const std::vector<std::string>& user_ids);
+std::string EncodeFriendRequest(const std::string& to, const std::string& note);
+std::string EncodeBlock(const std::string& user_id);
+std::string EncodeReadMark(int64_t conv_seq);
+std::string EncodeSignal(const std::string& to, const std::string& kind);
+
+// ----- Answers. Each parser: InvalidJson when the text is not a JSON object, InvalidField naming
+// the first field that is missing or of the wrong type otherwise. Fields the SDK does not know
+// are ignored.
+
+// A group (POST /v1/groups, GET /v1/groups/{gid}, POST .../members): group_id, name and members
+// [{user_id, role}] required; owner (null: "") and created_at optional.
+Result<Group> ParseGroup(std::string_view body);
+// POST /v1/friends/requests: {request_id}.
+Result<std::string> ParseFriendRequestId(std::string_view body);
+// GET /v1/friends/requests: {items: [{request_id, from, note?, ts?}]}.
+Result<std::vector<FriendRequest>> ParseFriendRequests(std::string_view body);
+// GET /v1/friends: {items: [{user_id, since?}]}.
+Result<std::vector<Friend>> ParseFriends(std::string_view body);
+// GET /v1/blocks: {items: [{user_id}]}; the user ids, in the server's order.
+Result<std::vector<std::string>> ParseBlocks(std::string_view body);
+// POST /v1/rooms/{rid}/join: {topic}; "" when the answer names none (the SDK then derives it with
+// RoomTopic).
+Result<std::string> ParseRoomJoinAnswer(std::string_view body);
+// GET /v1/conversations: {items: [{conv, last (an object), unread}]}, newest activity first.
+Result<std::vector<ConversationSummary>> ParseConversations(std::string_view body);
+// GET /v1/conversations/{conv}/messages: {items: [objects], has_more}.
+Result<MessagePage> ParseMessagePage(std::string_view body);
+// GET /v1/presence: {user: {online, last_seen (ms, or null for never)}}.
+Result<std::map<std::string, Presence>> ParsePresence(std::string_view body);
+
+// The answers again as the server's JSON (the CLI prints them): ParseX(ToJson(x).dump()) gives
+// x back. A last_seen of 0 and an owner of "" are null.
+nlohmann::json ToJson(const Group& group);
+nlohmann::json ToJson(const FriendRequest& request);
+nlohmann::json ToJson(const Friend& f);
+nlohmann::json ToJson(const ConversationSummary& summary);
+nlohmann::json ToJson(const MessagePage& page);
+nlohmann::json ToJson(const std::map<std::string, Presence>& presence);
+
+// ----- Rooms.
+
+// Where a room's messages are published: <root>/r/<room_id>, with the root of the login's inbox
+// topic (<root>/u/<user_id>; "courier/u/alice" has the root "courier"). InvalidField if the
+// inbox topic is not of that form or the room id is not a valid id.
+Result<std::string> RoomTopic(std::string_view inbox_topic, std::string_view room_id);
 
 // The string at `key` of a JSON object; "" when absent or not a string. Never throws.
 std::string StringField(const nlohmann::json& object, const char* key);

@@ -1,12 +1,12 @@
 // Client: the SDK's event thread (one loop that owns the MQTT link, the sequencer, the cursor
 // store and the sync/ack requests) and the thread-safe HTTP calls around it.
 //
-// The loop, each turn: handle what the MQTT link posted (pushes, a lost connection); then do
-// the one piece of work that is due, in this order of precedence — connect (when not connected,
-// after the reconnect backoff), sync one page (when the sequencer asked for it, after the sync
-// backoff), ack (every ack_interval once caught up); else sleep until the next deadline or the
-// next event. Every blocking call is bounded by request_timeout, so Stop() is answered within
-// about that.
+// The loop, each turn: handle what was posted (pushes and a lost connection from the MQTT link,
+// changes of the joined rooms from JoinRoom/LeaveRoom); then do the one piece of work that is due,
+// in this order of precedence — connect (when not connected, after the reconnect backoff), sync one
+// page (when the sequencer asked for it, after the sync backoff), ack (every ack_interval once
+// caught up); else sleep until the next deadline or the next event. Every blocking call is bounded
+// by request_timeout, so Stop() is answered within about that.
 #include "client/courier_client.h"
 
 #include <spdlog/spdlog.h>
@@ -14,16 +14,20 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "client/api_client.h"
 #include "client/api_codec.h"
 #include "client/event_queue.h"
 #include "client/inbox_sequencer.h"
 #include "client/mqtt_link.h"
+#include "client/room_filter.h"
 #include "common/ids.h"
 
 namespace courier::client {
@@ -34,14 +38,23 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// What the MQTT link hands to the event thread.
+// What the MQTT link (kMessage, kLost) and JoinRoom/LeaveRoom (kRooms) hand to the event thread.
 struct LinkEvent {
-  enum class Kind { kMessage, kLost };
+  enum class Kind { kMessage, kLost, kRooms };
   Kind kind = Kind::kMessage;
   uint64_t generation = 0;  // which connection it came from
   std::string topic;        // kMessage
   std::string payload;      // kMessage: the payload; kLost: the cause
+  // kRooms: the joined rooms changed; subscribe and unsubscribe to match, then set `done` to the
+  // outcome for `room` (set on every path, also when the loop ends without handling it).
+  std::string room;
+  std::shared_ptr<std::promise<Status>> done;
 };
+
+void Complete(LinkEvent& event, Status status) {
+  if (event.done) event.done->set_value(std::move(status));
+  event.done.reset();
+}
 
 // Send retries start small (a restarted uplink is back in well under a second) and stay short,
 // so a send finds the uplink soon after it returns.
@@ -121,13 +134,38 @@ class Client::Impl {
   ConnectionState state() const;
   void set_cursor_store(std::unique_ptr<CursorStore> store);
 
+  // Runs call(api, token) for a plain HTTP call of the app: the base url's error, or
+  // Unauthorized without a session.
+  template <typename Call>
+  auto WithSession(Call call) -> decltype(call(std::declval<const ApiClient&>(), std::string())) {
+    if (!api_) return base_url_status_;
+    std::string token = CurrentToken();
+    if (token.empty()) return Status::Unauthorized("not logged in: call Login() first");
+    return call(*api_, token);
+  }
+  std::string CurrentUser() const;
+
+  Status JoinRoom(const std::string& room_id);
+  Status LeaveRoom(const std::string& room_id);
+  std::vector<std::string> rooms() const;
+
  private:
   std::string CurrentToken() const;
+  // Has the event thread bring the subscriptions in line with rooms_, and waits for it: the
+  // outcome for `room`. OK at once when the client is not running (it subscribes on connect).
+  Status ApplyRoomsChange(const std::string& room);
 
   // ----- The event thread.
   void RunLoop();
   void HandleEventsInLoop();
   void HandlePushInLoop(const std::string& topic, const std::string& payload);
+  void HandleRoomPushInLoop(const std::string& room, const json& envelope);
+  // Subscribes to the joined rooms not yet subscribed on this connection, and unsubscribes from
+  // those left. The outcome for `room`: Forbidden if the broker refused it; OK otherwise (also
+  // when not connected, or when the connection failed and a reconnect will subscribe again).
+  // The rooms the broker refused are added to `refused` if it is given.
+  Status SyncRoomSubscriptionsInLoop(const std::string& room,
+                                     std::vector<std::string>* refused = nullptr);
   void ConnectInLoop();
   void OnConnectionLostInLoop(const std::string& cause);
   void SyncPageInLoop();
@@ -150,6 +188,7 @@ class Client::Impl {
   std::optional<LoginInfo> session_;                   // GUARDED_BY(mu_)
   ConnectionState state_ = ConnectionState::kStopped;  // GUARDED_BY(mu_)
   Cursor cursor_;                                      // GUARDED_BY(mu_): the last saved view
+  std::map<std::string, std::string> rooms_;           // GUARDED_BY(mu_): joined room -> topic
 
   std::mutex lifecycle_mu_;             // serializes Start, Stop and set_cursor_store
   std::thread thread_;                  // GUARDED_BY(lifecycle_mu_)
@@ -164,6 +203,8 @@ class Client::Impl {
   std::string device_topic_;
   std::unique_ptr<InboxSequencer> sequencer_;
   std::unique_ptr<MqttLink> link_;
+  std::map<std::string, std::string> room_topics_;  // topic -> room, subscribed on link_
+  RoomSeqFilter room_filter_;                       // kept across reconnects and restarts
   uint64_t generation_ = 0;
   bool connected_ = false;
   bool caught_up_ = false;  // since this connection's first sync ended
@@ -197,6 +238,11 @@ std::string Client::Impl::CurrentToken() const {
   return session_ ? session_->token : std::string();
 }
 
+std::string Client::Impl::CurrentUser() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_ ? session_->user_id : std::string();
+}
+
 Status Client::Impl::Register(const std::string& user_id, const std::string& password,
                               const std::string& display_name) {
   if (!api_) return base_url_status_;
@@ -209,6 +255,7 @@ Result<LoginInfo> Client::Impl::Login(const std::string& user_id, const std::str
   Result<LoginInfo> login = api_->Login(user_id, password, device_id, platform);
   if (login.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (session_ && session_->user_id != login->user_id) rooms_.clear();  // another user's
     session_ = *login;
   }
   return login;
@@ -218,6 +265,7 @@ Status Client::Impl::UseSession(const LoginInfo& session) {
   Result<LoginInfo> checked = ParseLoginAnswer(LoginInfoToJson(session).dump());
   if (!checked.ok()) return checked.status();
   std::lock_guard<std::mutex> lock(mu_);
+  if (session_ && session_->user_id != checked->user_id) rooms_.clear();  // another user's
   session_ = std::move(checked).value();
   return Status::Ok();
 }
@@ -361,6 +409,79 @@ void Client::Impl::set_cursor_store(std::unique_ptr<CursorStore> store) {
   default_store_key_.clear();
 }
 
+Status Client::Impl::JoinRoom(const std::string& room_id) {
+  if (!api_) return base_url_status_;
+  std::optional<LoginInfo> session;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    session = session_;
+  }
+  if (!session) return Status::Unauthorized("not logged in: call Login() first");
+  Result<std::string> topic = api_->JoinRoom(session->token, room_id);
+  if (!topic.ok()) return topic.status();
+  if (topic->empty()) {
+    const json* topics = session->mqtt.is_object() && session->mqtt.contains("topics")
+                             ? &session->mqtt["topics"]
+                             : nullptr;
+    topic = RoomTopic(topics ? StringField(*topics, "inbox") : std::string(), room_id);
+    if (!topic.ok()) return topic.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rooms_[room_id] = *topic;
+  }
+  Status s = ApplyRoomsChange(room_id);
+  if (!s.ok()) {
+    // The broker refused the room: it is not joined here (the app may try again).
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = rooms_.find(room_id);
+    if (it != rooms_.end() && it->second == *topic) rooms_.erase(it);
+  }
+  return s;
+}
+
+Status Client::Impl::LeaveRoom(const std::string& room_id) {
+  Status s = WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.LeaveRoom(token, room_id);
+  });
+  // Not a member as far as the server knows: nothing to keep here either.
+  const bool gone =
+      s.ok() || s.code() == Status::Code::kNotMember || s.code() == Status::Code::kNotFound;
+  if (!gone) return s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (rooms_.erase(room_id) == 0) return s;
+  }
+  Status applied = ApplyRoomsChange(room_id);
+  return s.ok() ? applied : s;
+}
+
+std::vector<std::string> Client::Impl::rooms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [room, topic] : rooms_) out.push_back(room);
+  return out;
+}
+
+Status Client::Impl::ApplyRoomsChange(const std::string& room) {
+  if (loop_thread_id_.load() == std::this_thread::get_id()) {
+    return SyncRoomSubscriptionsInLoop(room);  // from a callback
+  }
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> outcome = done->get_future();
+  LinkEvent event;
+  event.kind = LinkEvent::Kind::kRooms;
+  event.room = room;
+  event.done = std::move(done);
+  // Not running: Start() subscribes to every joined room once connected.
+  if (!queue_.PostIfOpen(std::move(event))) return Status::Ok();
+  try {
+    return outcome.get();
+  } catch (const std::future_error&) {
+    return Status::Ok();  // dropped unanswered (cannot happen: every path completes it)
+  }
+}
+
 // ----- The event thread.
 
 void Client::Impl::RunLoop() {
@@ -386,17 +507,29 @@ void Client::Impl::RunLoop() {
     }
   }
   ShutdownInLoop();
+  // Room changes that came too late for this run: the next Start() subscribes to them.
+  for (LinkEvent& event : queue_.Close()) Complete(event, Status::Ok());
   loop_thread_id_ = std::thread::id();
 }
 
 void Client::Impl::HandleEventsInLoop() {
   for (LinkEvent& event : queue_.TakeAll()) {
-    // Once stopping or kicked, what is still queued is left to the next start's sync.
-    if (kicked_ || queue_.stop_requested()) return;
-    if (event.kind == LinkEvent::Kind::kMessage) {
-      HandlePushInLoop(event.topic, event.payload);
-    } else if (event.generation == generation_ && connected_) {
-      OnConnectionLostInLoop(event.payload);
+    // Once stopping or kicked, what is still queued is left to the next start's sync (and the
+    // next start's subscriptions).
+    if (kicked_ || queue_.stop_requested()) {
+      Complete(event, Status::Ok());
+      continue;
+    }
+    switch (event.kind) {
+      case LinkEvent::Kind::kMessage:
+        HandlePushInLoop(event.topic, event.payload);
+        break;
+      case LinkEvent::Kind::kLost:
+        if (event.generation == generation_ && connected_) OnConnectionLostInLoop(event.payload);
+        break;
+      case LinkEvent::Kind::kRooms:
+        Complete(event, SyncRoomSubscriptionsInLoop(event.room));
+        break;
     }
   }
 }
@@ -414,8 +547,11 @@ void Client::Impl::HandlePushInLoop(const std::string& topic, const std::string&
         return;
       }
       ApplyStepInLoop(sequencer_->OnPush(envelope), /*from_sync=*/false);
+    } else if (StringField(envelope, "type") == "signal") {
+      Invoke("on_signal", owner_->on_signal, envelope);  // no seq: never stored, never repeated
     } else {
-      Invoke("on_signal", owner_->on_signal, envelope);  // no seq: a signal, never stored
+      spdlog::warn("courier client: ignored a push on {} with neither a seq nor type signal",
+                   topic);
     }
   } else if (topic == device_topic_) {
     Invoke("on_control", owner_->on_control, envelope);
@@ -423,7 +559,73 @@ void Client::Impl::HandlePushInLoop(const std::string& topic, const std::string&
       std::string reason = StringField(envelope, "reason");
       KickInLoop("session.kicked" + (reason.empty() ? std::string() : " (" + reason + ")"));
     }
+  } else if (auto room = room_topics_.find(topic); room != room_topics_.end()) {
+    HandleRoomPushInLoop(room->second, envelope);
+  } else {
+    // A room left since (LeaveRoom has returned: nothing more of it reaches the app).
+    spdlog::debug("courier client: ignored a push on {}, which is not subscribed", topic);
   }
+}
+
+void Client::Impl::HandleRoomPushInLoop(const std::string& room, const json& envelope) {
+  if (StringField(envelope, "type") != "message") {
+    spdlog::debug("courier client: ignored a push of type \"{}\" in room {}",
+                  StringField(envelope, "type"), room);
+    return;
+  }
+  const int64_t room_seq = RoomSeqOf(envelope);
+  if (room_seq < 0) {
+    spdlog::warn("courier client: ignored a message in room {} without a valid room_seq", room);
+    return;
+  }
+  if (!room_filter_.Admit(room, room_seq)) {
+    spdlog::debug("courier client: dropped room {} message {} (last delivered {})", room, room_seq,
+                  room_filter_.last(room));
+    return;
+  }
+  Invoke("on_room_message", owner_->on_room_message, envelope);
+}
+
+Status Client::Impl::SyncRoomSubscriptionsInLoop(const std::string& room,
+                                                 std::vector<std::string>* refused) {
+  std::map<std::string, std::string> wanted;  // room -> topic
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wanted = rooms_;
+  }
+  // Rooms left are forgotten first, connected or not: their messages are dropped from now on.
+  std::vector<std::string> left;
+  for (auto it = room_topics_.begin(); it != room_topics_.end();) {
+    auto w = wanted.find(it->second);
+    if (w != wanted.end() && w->second == it->first) {
+      ++it;
+    } else {
+      left.push_back(it->first);
+      it = room_topics_.erase(it);
+    }
+  }
+  if (!connected_ || !link_) return Status::Ok();  // ConnectInLoop subscribes to them all
+  if (!left.empty()) {
+    Status s = link_->Unsubscribe(left, options_.request_timeout);
+    if (!s.ok()) spdlog::debug("courier client: {}", s.ToString());  // dropped here anyway
+  }
+  Status outcome;
+  for (const auto& [joined, topic] : wanted) {
+    if (room_topics_.count(topic) > 0) continue;
+    Status s = link_->Subscribe({topic}, 1, options_.request_timeout);
+    if (s.ok()) {
+      room_topics_.emplace(topic, joined);
+    } else if (s.code() == Status::Code::kForbidden) {
+      if (joined == room) outcome = s;
+      if (refused != nullptr) refused->push_back(joined);
+      spdlog::warn("courier client: the broker refused room {}: {}", joined, s.message());
+    } else {
+      // No SUBACK: the connection is failing. The reconnect subscribes to every room again.
+      OnConnectionLostInLoop("subscribing to room " + joined + ": " + s.message());
+      return Status::Ok();
+    }
+  }
+  return outcome;
 }
 
 void Client::Impl::ConnectInLoop() {
@@ -440,10 +642,11 @@ void Client::Impl::ConnectInLoop() {
 
   const uint64_t generation = ++generation_;
   auto on_message = [this, generation](std::string topic, std::string payload) {
-    queue_.Post({LinkEvent::Kind::kMessage, generation, std::move(topic), std::move(payload)});
+    queue_.Post(LinkEvent{
+        LinkEvent::Kind::kMessage, generation, std::move(topic), std::move(payload), {}, nullptr});
   };
   auto on_lost = [this, generation](std::string cause) {
-    queue_.Post({LinkEvent::Kind::kLost, generation, std::string(), std::move(cause)});
+    queue_.Post(LinkEvent{LinkEvent::Kind::kLost, generation, {}, std::move(cause), {}, nullptr});
   };
   link_ = std::make_unique<MqttLink>(std::move(link_options), on_message, on_lost);
   SetStateInLoop(ConnectionState::kConnecting, link_->uri());
@@ -451,7 +654,11 @@ void Client::Impl::ConnectInLoop() {
   // SPEC §5: subscribed (SUBACK in hand) before the first sync, so that nothing stored while
   // the sync runs can slip between the two.
   Status s = link_->Connect(options_.request_timeout);
-  if (s.ok()) s = link_->Subscribe({inbox_topic_, device_topic_}, 1, options_.request_timeout);
+  if (s.ok()) {
+    std::vector<std::string> topics = {device_topic_};
+    if (options_.inbox) topics.insert(topics.begin(), inbox_topic_);
+    s = link_->Subscribe(topics, 1, options_.request_timeout);
+  }
   if (!s.ok()) {
     link_.reset();
     if (s.code() == Status::Code::kUnauthorized) {
@@ -464,13 +671,32 @@ void Client::Impl::ConnectInLoop() {
     return;
   }
   connected_ = true;
+  room_topics_.clear();  // a new connection: nothing subscribed on it yet
+  std::vector<std::string> refused;
+  SyncRoomSubscriptionsInLoop("", &refused);
+  if (!connected_) return;  // a room's subscription failed the connection; reconnect later
+  std::string rooms = std::to_string(room_topics_.size()) + " rooms";
+  if (!refused.empty()) {
+    rooms += " (the broker refused";
+    for (const std::string& r : refused) rooms += " " + r;
+    rooms += ")";
+  }
+  if (!options_.inbox) {
+    caught_up_ = true;
+    need_sync_ = false;
+    reconnect_backoff_.Reset();
+    next_ack_at_ = Clock::now() + std::chrono::hours(1);
+    SetStateInLoop(ConnectionState::kLive, "subscribed to " + rooms + " (no inbox)");
+    return;
+  }
   caught_up_ = false;
   need_sync_ = true;
   sync_backoff_.Reset();
   next_sync_at_ = Clock::now();
   next_ack_at_ = Clock::now() + options_.ack_interval;
-  SetStateInLoop(ConnectionState::kSyncing,
-                 "subscribed; syncing after seq " + std::to_string(sequencer_->last_seq()));
+  SetStateInLoop(ConnectionState::kSyncing, "subscribed (inbox, " + rooms +
+                                                "); syncing after seq " +
+                                                std::to_string(sequencer_->last_seq()));
 }
 
 void Client::Impl::OnConnectionLostInLoop(const std::string& cause) {
@@ -513,6 +739,10 @@ void Client::Impl::SyncPageInLoop() {
 }
 
 void Client::Impl::AckInLoop() {
+  if (!options_.inbox) {  // nothing to ack; the loop waits for events
+    next_ack_at_ = Clock::now() + std::chrono::hours(1);
+    return;
+  }
   Result<AckAnswer> answer = api_->Ack(loop_session_.token, sequencer_->last_seq());
   next_ack_at_ = Clock::now() + options_.ack_interval;
   if (!answer.ok()) {
@@ -644,6 +874,127 @@ Result<SendResult> Client::SendWithCmid(const std::string& to, const std::string
                                         const nlohmann::json& body, const std::string& kind) {
   return impl_->SendWithCmid(to, cmid, body, kind);
 }
+
+Result<Group> Client::CreateGroup(const std::string& name, const std::vector<std::string>& members,
+                                  const std::string& group_id) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.CreateGroup(token, group_id, name, members);
+  });
+}
+
+Result<Group> Client::GetGroup(const std::string& group_id) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.GetGroup(token, group_id);
+  });
+}
+
+Result<Group> Client::AddGroupMembers(const std::string& group_id,
+                                      const std::vector<std::string>& user_ids) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.AddGroupMembers(token, group_id, user_ids);
+  });
+}
+
+Status Client::RemoveGroupMember(const std::string& group_id, const std::string& user_id) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.RemoveGroupMember(token, group_id, user_id);
+  });
+}
+
+Status Client::LeaveGroup(const std::string& group_id) {
+  return RemoveGroupMember(group_id, impl_->CurrentUser());
+}
+
+Result<std::string> Client::RequestFriend(const std::string& user_id, const std::string& note) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.RequestFriend(token, user_id, note);
+  });
+}
+
+Result<std::vector<FriendRequest>> Client::FriendRequests() {
+  return impl_->WithSession(
+      [&](const ApiClient& api, const std::string& token) { return api.FriendRequests(token); });
+}
+
+Status Client::AcceptFriendRequest(const std::string& request_id) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.AnswerFriendRequest(token, request_id, /*accept=*/true);
+  });
+}
+
+Status Client::RejectFriendRequest(const std::string& request_id) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.AnswerFriendRequest(token, request_id, /*accept=*/false);
+  });
+}
+
+Result<std::vector<Friend>> Client::Friends() {
+  return impl_->WithSession(
+      [&](const ApiClient& api, const std::string& token) { return api.Friends(token); });
+}
+
+Status Client::RemoveFriend(const std::string& user_id) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.RemoveFriend(token, user_id);
+  });
+}
+
+Status Client::Block(const std::string& user_id) {
+  return impl_->WithSession(
+      [&](const ApiClient& api, const std::string& token) { return api.Block(token, user_id); });
+}
+
+Status Client::Unblock(const std::string& user_id) {
+  return impl_->WithSession(
+      [&](const ApiClient& api, const std::string& token) { return api.Unblock(token, user_id); });
+}
+
+Result<std::vector<std::string>> Client::Blocks() {
+  return impl_->WithSession(
+      [&](const ApiClient& api, const std::string& token) { return api.Blocks(token); });
+}
+
+Result<std::vector<ConversationSummary>> Client::Conversations(int limit) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.Conversations(token, limit);
+  });
+}
+
+Result<MessagePage> Client::History(const std::string& conv, int64_t before, int limit) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.History(token, conv, before, limit);
+  });
+}
+
+Status Client::MarkRead(const std::string& conv, int64_t conv_seq) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.MarkRead(token, conv, conv_seq);
+  });
+}
+
+Status Client::Recall(const std::string& message_id) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.Recall(token, message_id);
+  });
+}
+
+Status Client::SendSignal(const std::string& to, const std::string& kind) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.SendSignal(token, to, kind);
+  });
+}
+
+Result<std::map<std::string, Presence>> Client::GetPresence(const std::vector<std::string>& users) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.GetPresence(token, users);
+  });
+}
+
+Status Client::JoinRoom(const std::string& room_id) { return impl_->JoinRoom(room_id); }
+
+Status Client::LeaveRoom(const std::string& room_id) { return impl_->LeaveRoom(room_id); }
+
+std::vector<std::string> Client::rooms() const { return impl_->rooms(); }
 
 Cursor Client::cursor() const { return impl_->cursor(); }
 

@@ -26,6 +26,18 @@ class EventQueue {
     cv_.notify_one();
   }
 
+  // Queues `event` only if the queue is open (between Reset() and Close()): then the loop sees
+  // it, in TakeAll() or in what Close() returns. False, and nothing queued, otherwise.
+  bool PostIfOpen(Event event) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!open_) return false;
+      events_.push_back(std::move(event));
+    }
+    cv_.notify_one();
+    return true;
+  }
+
   // Wakes the loop; stop_requested() is true from now until Reset().
   void RequestStop() {
     {
@@ -53,11 +65,21 @@ class EventQueue {
     return out;
   }
 
-  // Drops queued events and clears the stop request (before the loop starts again).
+  // Drops queued events, clears the stop request and opens the queue (before the loop starts).
   void Reset() {
     std::lock_guard<std::mutex> lock(mu_);
     events_.clear();
     stop_ = false;
+    open_ = true;
+  }
+
+  // Closes the queue (the loop has ended) and returns what is still queued, oldest first.
+  std::deque<Event> Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = false;
+    std::deque<Event> out;
+    out.swap(events_);
+    return out;
   }
 
  private:
@@ -65,6 +87,7 @@ class EventQueue {
   std::condition_variable cv_;
   std::deque<Event> events_;  // GUARDED_BY(mu_)
   bool stop_ = false;         // GUARDED_BY(mu_)
+  bool open_ = false;         // GUARDED_BY(mu_)
 };
 
 }  // namespace courier::client

@@ -14,6 +14,12 @@ constexpr int kConnackNotAuthorized = 5;
 
 std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
+std::string Joined(const std::vector<std::string>& topics) {
+  std::string out;
+  for (const std::string& t : topics) out += (out.empty() ? "" : ", ") + t;
+  return out;
+}
+
 }  // namespace
 
 MqttLink::MqttLink(MqttLinkOptions options, MessageHandler on_message, LostHandler on_lost)
@@ -83,18 +89,32 @@ Status MqttLink::Subscribe(const std::vector<std::string>& topics, int qos,
     const mqtt::subscribe_response response = token->get_subscribe_response();
     for (mqtt::ReasonCode rc : response.get_reason_codes()) {
       if (static_cast<int>(rc) >= 0x80) {
-        return Status::Forbidden("the broker refused a subscription to the device's topics");
+        return Status::Forbidden("the broker refused a subscription to " + Joined(topics));
       }
     }
     return Status::Ok();
   } catch (const mqtt::exception& e) {
     // Paho C reports a SUBACK that refuses a filter as a failure with code 0x80.
     if (e.get_return_code() == MQTT_BAD_SUBSCRIBE || e.get_reason_code() == MQTT_BAD_SUBSCRIBE) {
-      return Status::Forbidden("the broker refused a subscription to the device's topics");
+      return Status::Forbidden("the broker refused a subscription to " + Joined(topics));
     }
     return Status::Unavailable("subscribe failed on " + uri_ + ": " + e.what());
   } catch (const std::exception& e) {
     return Status::Unavailable("subscribe failed on " + uri_ + ": " + e.what());
+  }
+}
+
+Status MqttLink::Unsubscribe(const std::vector<std::string>& topics,
+                             std::chrono::milliseconds timeout) {
+  if (!client_) return Status::Internal("MqttLink::Unsubscribe before Connect");
+  try {
+    mqtt::token_ptr token = client_->unsubscribe(mqtt::string_collection::create(topics));
+    if (!token->wait_for(timeout)) {
+      return Status::Unavailable("no UNSUBACK from " + uri_ + " within " + Ms(timeout));
+    }
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Status::Unavailable("unsubscribe failed on " + uri_ + ": " + e.what());
   }
 }
 

@@ -5,9 +5,9 @@
 // Paho reports failures by throwing; MqttLink catches everything and answers with a Status.
 // A link is used for one connection: after it is lost or closed, make a new one.
 //
-// Thread-safety: Connect, Subscribe and Disconnect are for the owning thread (the client's event
-// thread). The handlers run on Paho's thread and must only hand the event over (post it to a
-// queue); they must not call back into the link.
+// Thread-safety: Connect, Subscribe, Unsubscribe and Disconnect are for the owning thread (the
+// client's event thread). The handlers run on Paho's thread and must only hand the event over (post
+// it to a queue); they must not call back into the link.
 #pragma once
 
 #include <chrono>
@@ -57,6 +57,9 @@ class MqttLink {
   // `timeout` or the connection failed.
   Status Subscribe(const std::vector<std::string>& topics, int qos,
                    std::chrono::milliseconds timeout);
+  // Unsubscribes from `topics` in one UNSUBSCRIBE and waits for the UNSUBACK. Unavailable when
+  // none came within `timeout` or the connection failed.
+  Status Unsubscribe(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
   // Sends DISCONNECT and waits for it up to `timeout`. Idempotent.
   void Disconnect(std::chrono::milliseconds timeout);
 

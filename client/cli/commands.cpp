@@ -11,6 +11,7 @@
 
 #include "client/api_client.h"
 #include "client/api_codec.h"
+#include "client/cli/command_support.h"
 #include "client/cli/session_file.h"
 #include "client/courier_client.h"
 #include "client/cursor_store.h"
@@ -21,43 +22,20 @@ namespace courier::client::cli {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-constexpr std::chrono::milliseconds kRequestTimeout{10000};
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "courier: %s\n", s.ToString().c_str());
-  return kExitFailed;
-}
-
-// One line of compact JSON on stdout, flushed at once (a script reads it as it comes). False if
-// stdout is gone (a closed pipe).
-bool PrintLine(const json& j) {
-  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  return std::fwrite(line.data(), 1, line.size(), stdout) == line.size() &&
-         std::fflush(stdout) == 0;
-}
 
 ApiClient MakeApi(const GlobalArgs& global) {
   // main() has checked the url already; a bad one here would be a bug.
   Result<BaseUrl> base = ParseBaseUrl(global.url);
-  return ApiClient(base.ok() ? *base : BaseUrl{"127.0.0.1", 8080, ""}, kRequestTimeout);
-}
-
-ClientOptions SdkOptions(const GlobalArgs& global) {
-  ClientOptions options;
-  options.base_url = global.url;
-  options.state_dir = global.state_dir;
-  options.request_timeout = kRequestTimeout;
-  return options;
+  return ApiClient(base.ok() ? *base : BaseUrl{"127.0.0.1", 8080, ""},
+                   SdkOptions(global).request_timeout);
 }
 
 // Prints a raw JSON answer of 200, or the error.
-int PrintAnswer(const HttpAnswer& answer) {
+int PrintRawAnswer(const HttpAnswer& answer) {
   if (answer.status != 200) return Fail(StatusFromAnswer(answer));
   json j = json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Fail(Status::Internal("the answer is not JSON: " + answer.body));
-  return PrintLine(j) ? kExitOk : kExitFailed;
+  return PrintAnswer(j);
 }
 
 // The cursor store of `listen`: the saved cursor never passes the last entry printed, so that
@@ -141,16 +119,12 @@ int RunSend(const GlobalArgs& global, const DeviceArgs& device, const SendArgs& 
   } else {
     body = json{{"text", args.text}};
   }
-  Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
-  if (!session.ok()) return Fail(session.status());
-
   ClientOptions options = SdkOptions(global);
   options.send_deadline = std::chrono::milliseconds(static_cast<int64_t>(args.deadline_s * 1000));
-  Client client(options);
-  Status used = client.UseSession(*session);
-  if (!used.ok()) return Fail(used);
+  Result<std::unique_ptr<Client>> client = OpenSession(global, device, options);
+  if (!client.ok()) return Fail(client.status());
   std::string cmid = args.cmid.empty() ? NewCmid() : args.cmid;
-  Result<SendResult> sent = client.SendWithCmid(args.to, cmid, body, args.kind);
+  Result<SendResult> sent = (*client)->SendWithCmid(args.to, cmid, body, args.kind);
   if (!sent.ok()) return Fail(sent.status());
   return PrintLine(json{{"id", sent->id},
                         {"conv", sent->conv},
@@ -167,14 +141,7 @@ int RunListen(const GlobalArgs& global, const DeviceArgs& device, const ListenAr
   Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
   if (!session.ok()) return Fail(session.status());
 
-  // SIGINT and SIGTERM are taken with sigtimedwait below; blocked here, before the SDK starts
-  // its threads, so that they inherit the mask and never take the signal themselves.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
+  StopSignals stop_signals;  // before the SDK starts its threads
   ClientOptions options = SdkOptions(global);
   options.ack_interval = std::chrono::milliseconds(std::max(100, args.ack_interval_ms));
   Client client(options);
@@ -186,7 +153,8 @@ int RunListen(const GlobalArgs& global, const DeviceArgs& device, const ListenAr
   std::atomic<int64_t> printed{0};
   std::atomic<bool> kicked{false};
   std::atomic<bool> stdout_gone{false};
-  auto print = [&](const json& envelope) {
+  // An inbox entry moves the saved cursor; a signal (no seq) does not.
+  auto print = [&](const json& envelope, bool inbox_entry) {
     if (args.count > 0 && printed.load() >= args.count) return;  // the rest stay unsaved
     if (!PrintLine(envelope)) {
       stdout_gone = true;
@@ -194,14 +162,15 @@ int RunListen(const GlobalArgs& global, const DeviceArgs& device, const ListenAr
       client.Stop();
       return;
     }
-    printed_store->Printed(envelope);
+    if (inbox_entry) printed_store->Printed(envelope);
     if (args.count > 0 && printed.fetch_add(1) + 1 >= args.count) {
       printed_store->Cap();
       client.Stop();  // from a callback: the SDK stops once this returns
     }
   };
-  client.on_message = print;
-  client.on_notification = print;
+  client.on_message = [&](const json& envelope) { print(envelope, true); };
+  client.on_notification = [&](const json& envelope) { print(envelope, true); };
+  if (args.signals) client.on_signal = [&](const json& envelope) { print(envelope, false); };
   client.on_state = [&](ConnectionState state, const std::string& detail) {
     std::fprintf(stderr, "courier: %s: %s\n", ToString(state), detail.c_str());
     if (state == ConnectionState::kKicked) kicked = true;
@@ -211,19 +180,10 @@ int RunListen(const GlobalArgs& global, const DeviceArgs& device, const ListenAr
   Status started = client.Start();
   if (!started.ok()) return Fail(started);
 
-  const bool has_deadline = args.timeout_s > 0;
-  const Clock::time_point deadline =
-      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
-  bool timed_out = false;
-  while (true) {
-    if (kicked || stdout_gone || (args.count > 0 && printed.load() >= args.count)) break;
-    if (has_deadline && Clock::now() >= deadline) {
-      timed_out = true;
-      break;
-    }
-    const timespec tick{0, 100 * 1000 * 1000};
-    if (sigtimedwait(&stop_signals, nullptr, &tick) > 0) break;  // SIGINT or SIGTERM
-  }
+  const bool timed_out =
+      stop_signals.Wait(
+          [&] { return kicked || stdout_gone || (args.count > 0 && printed.load() >= args.count); },
+          args.timeout_s) == StopSignals::Ending::kTimeout;
   client.Stop();
   if (kicked) return Fail(Status::Unauthorized("the session has ended: log in again"));
   if (stdout_gone) return kExitFailed;
@@ -239,7 +199,7 @@ int RunListen(const GlobalArgs& global, const DeviceArgs& device, const ListenAr
 int RunSync(const GlobalArgs& global, const DeviceArgs& device, const SyncArgs& args) {
   Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
   if (!session.ok()) return Fail(session.status());
-  return PrintAnswer(MakeApi(global).Request(
+  return PrintRawAnswer(MakeApi(global).Request(
       "GET",
       "/v1/sync?after=" + std::to_string(args.after) + "&limit=" + std::to_string(args.limit), "",
       session->token));
@@ -248,7 +208,7 @@ int RunSync(const GlobalArgs& global, const DeviceArgs& device, const SyncArgs& 
 int RunAck(const GlobalArgs& global, const DeviceArgs& device, const AckArgs& args) {
   Result<LoginInfo> session = LoadSession(global.state_dir, device.user, device.device);
   if (!session.ok()) return Fail(session.status());
-  return PrintAnswer(
+  return PrintRawAnswer(
       MakeApi(global).Request("POST", "/v1/acks", json{{"seq", args.seq}}.dump(), session->token));
 }
 

@@ -1,13 +1,17 @@
 // The `courier` CLI's subcommands, one function each, over the SDK (client/courier_client.h)
 // and its HTTP calls (client/api_client.h). main.cpp only parses the command line into these
 // structs. Each prints its answer as one line of compact JSON on stdout and any error on stderr
-// ("courier: <code>: <message>"), and returns the exit code.
+// ("courier: <code>: <message>"), and returns the exit code. commands.cpp holds the account,
+// send and inbox commands; social_commands.cpp groups, friends and blocks;
+// conversation_commands.cpp conversations, history, read marks, recalls, signals and presence;
+// room_commands.cpp rooms.
 //
 // Thread-safety: each runs on the CLI's main thread.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace courier::client::cli {
 
@@ -61,6 +65,7 @@ struct ListenArgs {
   int64_t count = 0;     // 0: no limit
   double timeout_s = 0;  // 0: none
   int ack_interval_ms = 5000;
+  bool signals = false;  // print signals (typing, presence) too; they count towards `count`
 };
 // Prints each delivered inbox entry (message or notification) as one line, flushed; state
 // changes go to stderr. Ends after `count` entries, `timeout_s`, SIGINT or SIGTERM: exit 0; or
@@ -79,5 +84,77 @@ struct AckArgs {
   int64_t seq = 0;
 };
 int RunAck(const GlobalArgs& global, const DeviceArgs& device, const AckArgs& args);
+
+// ----- Groups (social_commands.cpp). create, show and add print the group as the server
+// answers it: {group_id, name, owner, members: [{user_id, role}], created_at}.
+struct GroupArgs {
+  std::string group_id;            // create: "" lets the server pick one
+  std::string name;                // create
+  std::vector<std::string> users;  // create: the other members; add: who; remove: one user
+};
+int RunGroupCreate(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
+int RunGroupShow(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
+int RunGroupAdd(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
+// Prints {group_id, user_id, removed: true}.
+int RunGroupRemove(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
+// Prints {group_id, user_id, left: true}.
+int RunGroupLeave(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
+
+// ----- Friends and blocks (social_commands.cpp).
+struct FriendArgs {
+  std::string user;        // request, remove
+  std::string note;        // request
+  std::string request_id;  // accept, reject
+};
+int RunFriendRequest(const GlobalArgs& global, const DeviceArgs& device, const FriendArgs& args);
+int RunFriendRequests(const GlobalArgs& global, const DeviceArgs& device);
+int RunFriendAccept(const GlobalArgs& global, const DeviceArgs& device, const FriendArgs& args);
+int RunFriendReject(const GlobalArgs& global, const DeviceArgs& device, const FriendArgs& args);
+int RunFriendList(const GlobalArgs& global, const DeviceArgs& device);
+int RunFriendRemove(const GlobalArgs& global, const DeviceArgs& device, const FriendArgs& args);
+int RunBlock(const GlobalArgs& global, const DeviceArgs& device, const std::string& user);
+int RunUnblock(const GlobalArgs& global, const DeviceArgs& device, const std::string& user);
+int RunBlocks(const GlobalArgs& global, const DeviceArgs& device);
+
+// ----- Conversations, signals and presence (conversation_commands.cpp).
+struct HistoryArgs {
+  std::string conv;
+  int64_t before = 0;  // 0: from the newest
+  int limit = 0;       // 0: the server's default
+};
+int RunConversations(const GlobalArgs& global, const DeviceArgs& device, int limit);
+int RunHistory(const GlobalArgs& global, const DeviceArgs& device, const HistoryArgs& args);
+struct ReadArgs {
+  std::string conv;
+  int64_t conv_seq = 0;
+};
+int RunRead(const GlobalArgs& global, const DeviceArgs& device, const ReadArgs& args);
+int RunRecall(const GlobalArgs& global, const DeviceArgs& device, const std::string& id);
+struct SignalArgs {
+  std::string to;
+  std::string kind;
+};
+int RunSignal(const GlobalArgs& global, const DeviceArgs& device, const SignalArgs& args);
+int RunPresence(const GlobalArgs& global, const DeviceArgs& device,
+                const std::vector<std::string>& users);
+
+// ----- Rooms (room_commands.cpp).
+struct RoomArgs {
+  std::string room;
+  int64_t count = 0;     // listen: 0 no limit
+  double timeout_s = 0;  // listen: 0 none
+};
+int RunRoomJoin(const GlobalArgs& global, const DeviceArgs& device, const RoomArgs& args);
+int RunRoomLeave(const GlobalArgs& global, const DeviceArgs& device, const RoomArgs& args);
+// RunSend to room:<room>; `send.to` is ignored.
+int RunRoomSend(const GlobalArgs& global, const DeviceArgs& device, const RoomArgs& args,
+                const SendArgs& send);
+// Connects without the inbox (ClientOptions::inbox false, so the device's inbox cursor is
+// untouched), joins the room (again: harmless) and, once the broker confirmed the subscription
+// ("courier: listening to room <room>" on stderr), prints each room message as one line, flushed.
+// Ends like RunListen: after `count` messages, `timeout_s`, SIGINT or SIGTERM: exit 0; kicked,
+// or the timeout before `count` messages: exit 1. Run it on a device of its own: one device id
+// holds one MQTT connection, and a `listen` of the same device would take it over.
+int RunRoomListen(const GlobalArgs& global, const DeviceArgs& device, const RoomArgs& args);
 
 }  // namespace courier::client::cli
