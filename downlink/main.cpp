@@ -76,13 +76,14 @@ int main(int argc, char** argv) {
                config.consumer_name, config.mqtt.host, config.mqtt.port);
   // Each worker runs in a loop, backing off on errors (Redis or broker down): 100 ms doubling
   // to 5 s, reset on success.
-  auto run = [&stopping](const char* name, auto step) {
+  // `name` says what paused ("delivery paused: …"), `resumed` what works again.
+  auto run = [&stopping](const char* name, const char* resumed, auto step) {
     int backoff_ms = 100;
     std::string last_error;
     while (!stopping) {
       auto r = step();
       if (r.ok()) {
-        if (!last_error.empty()) spdlog::info("{} working again after: {}", name, last_error);
+        if (!last_error.empty()) spdlog::info("{} again after: {}", resumed, last_error);
         last_error.clear();
         backoff_ms = 100;
         continue;
@@ -97,8 +98,9 @@ int main(int argc, char** argv) {
       backoff_ms = std::min(backoff_ms * 2, 5000);
     }
   };
-  std::thread fanout_thread([&] { run("fan-out", [&fanout] { return fanout.RunOnce(); }); });
-  run("delivery", [&worker] { return worker.RunOnce(); });
+  std::thread fanout_thread(
+      [&] { run("fan-out", "fanning out", [&fanout] { return fanout.RunOnce(); }); });
+  run("delivery", "delivering", [&worker] { return worker.RunOnce(); });
   fanout_thread.join();
   if (!stopping) kill(getpid(), SIGTERM);
   stopper.join();
