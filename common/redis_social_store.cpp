@@ -186,18 +186,19 @@ Result<SendOutcome> RedisSocialStore::SendGroup(const ConversationSend& s, int64
 // ---- Rooms ----------------------------------------------------------------------------------
 
 Status RedisSocialStore::JoinRoom(const Caller& c, const std::string& rid) {
-  auto r = Run(room_membership_,
-               {keys::Session(c.user_id, c.session_id), keys::RoomMembers(rid),
-                DeliveryStreamOf(RoomConv(rid))},
-               {"join", c.user_id, rid, std::to_string(policy_.delivery_stream_max)}, "");
-  return r.ok() ? Status::Ok() : r.status();
+  return ChangeRoomMembership(c, rid, "join");
 }
 
 Status RedisSocialStore::LeaveRoom(const Caller& c, const std::string& rid) {
+  return ChangeRoomMembership(c, rid, "leave");
+}
+
+Status RedisSocialStore::ChangeRoomMembership(const Caller& c, const std::string& rid,
+                                              const std::string& op) {
   auto r = Run(room_membership_,
                {keys::Session(c.user_id, c.session_id), keys::RoomMembers(rid),
                 DeliveryStreamOf(RoomConv(rid))},
-               {"leave", c.user_id, rid, std::to_string(policy_.delivery_stream_max)}, "");
+               {op, c.user_id, rid, std::to_string(policy_.delivery_stream_max)}, "");
   return r.ok() ? Status::Ok() : r.status();
 }
 

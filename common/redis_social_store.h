@@ -57,6 +57,9 @@ class RedisSocialStore final : public SocialStore {
   // Runs `script` and turns an error verdict into a Status; OK for "ok".
   Result<RedisValue> Run(const RedisScript& script, const std::vector<std::string>& keys,
                          const std::vector<std::string>& args, const std::string& not_found);
+  // room_membership.lua with op "join" or "leave".
+  Status ChangeRoomMembership(const Caller& caller, const std::string& room_id,
+                              const std::string& op);
   // ARGV tail shared by scripts that append to inboxes.
   std::vector<std::string> InboxSettings() const;
   // Runs a read-only pipeline after checking the caller's session in the same round trip.

@@ -148,11 +148,7 @@ TEST_CASE(
     "read receipts: the other user of a chat, and the other members of a group, get receipt.read") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol", "dave"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
-  Login dave = LogIn(http, "dave", "phone");
+  auto [alice, bob, carol, dave] = RegisterAndLogIn(http, {"alice", "bob", "carol", "dave"});
   MqttDevice bob_phone(stack.mqtt_port());
   ConnectDevice(bob_phone, bob, stack);
 
@@ -246,10 +242,7 @@ TEST_CASE(
     "history shows it recalled") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
+  auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
   MqttDevice bob_phone(stack.mqtt_port());
   ConnectDevice(bob_phone, bob, stack);
 
@@ -346,9 +339,7 @@ TEST_CASE("recall: after the window (--recall-window-s 1) the sender's recall is
   options.uplink_args = {"--recall-window-s", "1"};
   TestStack stack(options);
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
+  auto [alice, bob] = RegisterAndLogIn(http, {"alice", "bob"});
 
   json old_one = SendOk(http, alice, "bob", "old");
   std::this_thread::sleep_for(1500ms);
@@ -371,11 +362,7 @@ TEST_CASE(
     "a seq, and never stored") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol", "dave"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
-  Login dave = LogIn(http, "dave", "phone");
+  auto [alice, bob, carol, dave] = RegisterAndLogIn(http, {"alice", "bob", "carol", "dave"});
   MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port()),
       carol_phone(stack.mqtt_port());
   ConnectDevice(alice_phone, alice, stack);

@@ -61,10 +61,7 @@ TEST_CASE(
     "both are friends") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
+  auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
   MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port());
   ConnectDevice(alice_phone, alice, stack);
   ConnectDevice(bob_phone, bob, stack);
@@ -168,9 +165,7 @@ TEST_CASE(
     "friends: a rejected request tells the requester with friend.rejected and makes no friends") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
+  auto [alice, bob] = RegisterAndLogIn(http, {"alice", "bob"});
 
   HttpResponse req = RequestFriend(http, alice, "bob");
   REQUIRE_MESSAGE(req.status == 201, req.Describe());
@@ -204,10 +199,7 @@ TEST_CASE(
     "restores them") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
+  auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
   MqttDevice bob_phone(stack.mqtt_port());
   ConnectDevice(bob_phone, bob, stack);
 
@@ -262,9 +254,7 @@ TEST_CASE(
   options.uplink_args = {"--messaging-policy", "friends"};
   TestStack stack(options);
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
+  auto [alice, bob] = RegisterAndLogIn(http, {"alice", "bob"});
 
   HttpResponse send = Send(http, alice, "bob", "p-1");
   CHECK_MESSAGE(send.status == 403, send.Describe());
@@ -294,9 +284,7 @@ TEST_CASE(
     "once") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
+  auto [alice, bob] = RegisterAndLogIn(http, {"alice", "bob"});
 
   HttpResponse theirs = RequestFriend(http, alice, "bob", "hi bob");
   REQUIRE_MESSAGE(theirs.status == 201, theirs.Describe());

@@ -366,10 +366,7 @@ TEST_CASE(
     "each of their membership spans") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
+  auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
 
   // Nothing is fanned out while the downlink is down; the feed keeps it all in order.
   stack.StopDownlink();
@@ -401,12 +398,8 @@ TEST_CASE(
     "leaves; a leaving owner hands the group on") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol", "dave", "erin"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
-  Login dave = LogIn(http, "dave", "phone");
-  Login erin = LogIn(http, "erin", "phone");
+  auto [alice, bob, carol, dave, erin] =
+      RegisterAndLogIn(http, {"alice", "bob", "carol", "dave", "erin"});
 
   // Creation: the answer's shape; the creator is the owner, listed once even if named.
   HttpResponse r = http.Post(

@@ -166,10 +166,7 @@ TEST_CASE("idempotency: 8 concurrent sends of one cmid from 2 devices make exact
 TEST_CASE("idempotency: a cmid is scoped to its sender") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
+  auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
 
   HttpResponse from_alice = Send(http, alice, "bob", "shared", json{{"from", "alice"}});
   HttpResponse from_carol = Send(http, carol, "bob", "shared", json{{"from", "carol"}});

@@ -111,10 +111,7 @@ TEST_CASE("push: a message reaches the recipient's inbox topic with the document
 TEST_CASE("push: seq is 1..20 without holes for 20 messages from 2 concurrent senders") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "carol", "bob"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login carol = LogIn(http, "carol", "phone");
-  Login bob = LogIn(http, "bob", "phone");
+  auto [alice, carol, bob] = RegisterAndLogIn(http, {"alice", "carol", "bob"});
   MqttDevice phone(stack.mqtt_port());
   ConnectDevice(phone, bob, stack);
 

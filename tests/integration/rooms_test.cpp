@@ -60,10 +60,7 @@ TEST_CASE(
     "can't subscribe, send or read") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
+  auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
 
   HttpResponse joined = http.Post("/v1/rooms/lobby/join", json::object(), alice.token);
   REQUIRE_MESSAGE(joined.status == 200, joined.Describe());
@@ -142,9 +139,7 @@ TEST_CASE(
     "stays open") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
+  auto [alice, bob] = RegisterAndLogIn(http, {"alice", "bob"});
   Join(http, alice, "lobby");
   Join(http, bob, "lobby");
   Join(http, bob, "games");
@@ -188,10 +183,7 @@ TEST_CASE(
 TEST_CASE("rooms: the history keeps the newest 100 messages, newest first") {
   TestStack stack;
   HttpClient http(stack.http_port());
-  for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
-  Login alice = LogIn(http, "alice", "phone");
-  Login bob = LogIn(http, "bob", "phone");
-  Login carol = LogIn(http, "carol", "phone");
+  auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
   Join(http, alice, "lobby");
   Join(http, bob, "lobby");
 

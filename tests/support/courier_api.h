@@ -15,6 +15,7 @@
 // thread the test started. The others only return what happened, for the test to check.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -60,6 +61,11 @@ struct Login {
 
 // Registers `user` with PasswordOf(user). REQUIREs 201.
 void Register(const HttpClient& http, const std::string& user);
+
+// Registers each of `users` and logs each in on device "phone"; the logins in that order:
+//   auto [alice, bob] = RegisterAndLogIn(http, {"alice", "bob"});
+template <size_t N>
+std::array<Login, N> RegisterAndLogIn(const HttpClient& http, const char* const (&users)[N]);
 
 // Logs `user` in (with PasswordOf(user)) on `device`. An empty `platform` sends none, so the
 // uplink's default (cli) applies. REQUIREs 200; returns the session.
@@ -124,6 +130,14 @@ bool WaitForSeq(const MqttDevice& device, const std::string& topic, int64_t seq,
 // Waits until a push with this `cmid` has arrived on any topic; true if it did within `timeout`.
 bool WaitForCmid(const MqttDevice& device, const std::string& cmid,
                  std::chrono::milliseconds timeout = MqttDevice::kDefaultTimeout);
+
+template <size_t N>
+std::array<Login, N> RegisterAndLogIn(const HttpClient& http, const char* const (&users)[N]) {
+  for (const char* u : users) Register(http, u);
+  std::array<Login, N> out;
+  for (size_t i = 0; i < N; ++i) out[i] = LogIn(http, users[i], "phone");
+  return out;
+}
 
 }  // namespace courier::testing
 
