@@ -149,20 +149,40 @@ Result<std::vector<std::string>> RedisSocialStore::AddMembers(
 }
 
 Status RedisSocialStore::RemoveMember(const Caller& c, const std::string& gid,
-                                      const std::string& target, const std::string& rest) {
+                                      const std::string& target, const std::string& rest,
+                                      int64_t now_ms) {
   std::string conv = GroupConv(gid);
-  auto r =
-      pool_->Eval(remove_member_,
-                  {keys::Session(c.user_id, c.session_id), keys::Group(gid),
-                   keys::GroupMembers(gid), keys::GroupJoined(gid), keys::GroupLeft(gid),
-                   keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
-                  {conv, c.user_id, target, std::to_string(policy_.delivery_stream_max), rest});
+  auto r = pool_->Eval(remove_member_,
+                       {keys::Session(c.user_id, c.session_id), keys::Group(gid),
+                        keys::GroupMembers(gid), keys::GroupJoined(gid), keys::GroupLeft(gid),
+                        keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
+                       {conv, c.user_id, target, std::to_string(policy_.delivery_stream_max), rest,
+                        std::to_string(now_ms)});
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
   if (verdict == "ok") return Status::Ok();
   if (verdict == "no_such_member") return Status::NotFound(target + " is not a member of " + gid);
   if (verdict == "forbidden") return Status::Forbidden("only the owner removes members");
   return VerdictStatus(verdict, "remove_member", "no such group: " + gid);
+}
+
+Status RedisSocialStore::SetRole(const Caller& c, const std::string& gid, const std::string& target,
+                                 const std::string& role, int64_t now_ms) {
+  std::string conv = GroupConv(gid);
+  auto r = pool_->Eval(
+      set_role_,
+      {keys::Session(c.user_id, c.session_id), keys::Group(gid), keys::GroupMembers(gid),
+       keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
+      {conv, c.user_id, target, role, std::to_string(now_ms),
+       std::to_string(policy_.delivery_stream_max)});
+  if (!r.ok()) return r.status();
+  auto verdict = Verdict(*r);
+  if (verdict == "ok") return Status::Ok();
+  if (verdict == "no_such_member") return Status::NotFound(target + " is not a member of " + gid);
+  if (verdict == "forbidden") {
+    return Status::Forbidden("only the owner sets roles, and not their own");
+  }
+  return VerdictStatus(verdict, "set_role", "no such group: " + gid);
 }
 
 Result<SendOutcome> RedisSocialStore::SendGroup(const ConversationSend& s, int64_t now_ms) {

@@ -21,7 +21,9 @@ class RedisSocialStore final : public SocialStore {
       const Caller& caller, const std::string& group_id,
       const std::vector<std::pair<std::string, std::string>>& users, int max_members) override;
   Status RemoveMember(const Caller& caller, const std::string& group_id, const std::string& target,
-                      const std::string& rest) override;
+                      const std::string& rest, int64_t now_ms) override;
+  Status SetRole(const Caller& caller, const std::string& group_id, const std::string& target,
+                 const std::string& role, int64_t now_ms) override;
   Result<SendOutcome> SendGroup(const ConversationSend& send, int64_t now_ms) override;
 
   Status JoinRoom(const Caller& caller, const std::string& room_id) override;
@@ -71,6 +73,7 @@ class RedisSocialStore final : public SocialStore {
   const RedisScript create_group_{"create_group"};
   const RedisScript add_members_{"add_members"};
   const RedisScript remove_member_{"remove_member"};
+  const RedisScript set_role_{"set_role"};
   const RedisScript send_group_{"send_group"};
   const RedisScript send_room_{"send_room"};
   const RedisScript room_membership_{"room_membership"};

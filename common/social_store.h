@@ -112,7 +112,12 @@ class SocialStore {
   // group.member_left / group.member_removed envelope rest. NotFound (group, or target not a
   // member), NotMember, Forbidden.
   virtual Status RemoveMember(const Caller& caller, const std::string& group_id,
-                              const std::string& target, const std::string& rest) = 0;
+                              const std::string& target, const std::string& rest,
+                              int64_t now_ms) = 0;
+  // The owner sets a member's role ("admin" or "member"). NotFound (group, or target not a
+  // member), NotMember, Forbidden (not the owner, or the owner's own role).
+  virtual Status SetRole(const Caller& caller, const std::string& group_id,
+                         const std::string& target, const std::string& role, int64_t now_ms) = 0;
   // NotFound: no such group; NotMember; RateLimited.
   virtual Result<SendOutcome> SendGroup(const ConversationSend& send, int64_t now_ms) = 0;
 

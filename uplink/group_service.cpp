@@ -70,7 +70,15 @@ Status GroupService::RemoveMember(const Caller& caller, const std::string& group
           ? GroupEvent("group.member_left", {{"group_id", group_id}, {"user_id", target}}, now)
           : GroupEvent("group.member_removed",
                        {{"group_id", group_id}, {"user_id", target}, {"by", caller.user_id}}, now);
-  return store_->RemoveMember(caller, group_id, target, rest);
+  return store_->RemoveMember(caller, group_id, target, rest, now);
+}
+
+Status GroupService::SetRole(const Caller& caller, const std::string& group_id,
+                             const std::string& target, const std::string& role) {
+  if (role != "admin" && role != "member") {
+    return Status::InvalidField("role must be admin or member");
+  }
+  return store_->SetRole(caller, group_id, target, role, clock_->NowMs());
 }
 
 Status GroupService::JoinRoom(const Caller& caller, const std::string& room_id) {

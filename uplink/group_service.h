@@ -3,7 +3,8 @@
 // SocialStore in one step each.
 //
 // Rights: any user creates a group and owns it; members read it (others get NotMember); the
-// owner and admins add members; the owner removes members; anyone leaves. A room is open:
+// owner and admins add members; the owner removes members and makes members admins (or
+// members again); anyone leaves. A room is open:
 // joining creates it, and only joined users send to it, read its history or subscribe to it.
 //
 // Thread-safety: thread-safe (its collaborators are).
@@ -35,6 +36,10 @@ class GroupService {
                                const std::vector<std::string>& users);
   // Leave (target == caller) or remove (the owner).
   Status RemoveMember(const Caller& caller, const std::string& group_id, const std::string& target);
+
+  // The owner sets another member's role: "admin" or "member" (InvalidField otherwise).
+  Status SetRole(const Caller& caller, const std::string& group_id, const std::string& target,
+                 const std::string& role);
 
   Status JoinRoom(const Caller& caller, const std::string& room_id);
   Status LeaveRoom(const Caller& caller, const std::string& room_id);

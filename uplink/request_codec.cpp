@@ -319,6 +319,12 @@ Result<std::string> ParseBlockRequest(std::string_view body) {
   return RequiredId(*j, "user_id");
 }
 
+Result<std::string> ParseRoleRequest(std::string_view body) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return j.status();
+  return RequiredString(*j, "role");
+}
+
 Result<int64_t> ParseReadRequest(std::string_view body) {
   auto j = ParseObject(body);
   if (!j.ok()) return j.status();

@@ -85,6 +85,8 @@ struct FriendRequestBody {
 Result<FriendRequestBody> ParseFriendRequest(std::string_view body);
 // {user_id}
 Result<std::string> ParseBlockRequest(std::string_view body);
+// {role}: a string (its value is checked by the service).
+Result<std::string> ParseRoleRequest(std::string_view body);
 // {conv_seq}, a non-negative integer.
 Result<int64_t> ParseReadRequest(std::string_view body);
 

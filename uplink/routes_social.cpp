@@ -80,6 +80,19 @@ std::vector<Router::Route> Router::SocialRoutes(const RouteDeps& deps) {
          if (!g.ok()) return g.status();
          return GroupResponse(200, *g);
        }},
+      {"PATCH", "/v1/groups/{gid}/members/{uid}", true,
+       [groups](const ApiRequest& req, const Caller& caller) -> Result<ApiResponse> {
+         auto gid = PathId(req, "gid");
+         if (!gid.ok()) return gid.status();
+         auto uid = PathId(req, "uid");
+         if (!uid.ok()) return uid.status();
+         auto role = ParseRoleRequest(req.body);
+         if (!role.ok()) return role.status();
+         if (Status s = groups->SetRole(caller, *gid, *uid, *role); !s.ok()) return s;
+         auto g = groups->Get(caller, *gid);
+         if (!g.ok()) return g.status();
+         return GroupResponse(200, *g);
+       }},
       {"DELETE", "/v1/groups/{gid}/members/{uid}", true,
        [groups](const ApiRequest& req, const Caller& caller) -> Result<ApiResponse> {
          auto gid = PathId(req, "gid");

@@ -1,11 +1,11 @@
 -- A member leaves (target = caller) or the owner removes one. The group.member_left /
 -- group.member_removed feed entry reaches every member, the leaving one included: their
 -- membership interval ends with that entry. An owner who leaves hands the group to the
--- longest-standing admin, else the longest-standing member.
+-- longest-standing admin, else the longest-standing member, announced by group.role_changed.
 --
 -- KEYS  1 caller session  2 group  3 members  4 joined  5 left  6 conv meta  7 feed
 --       8 fan-out stream
--- ARGV  1 conv  2 caller  3 target  4 stream max length  5 envelope rest
+-- ARGV  1 conv  2 caller  3 target  4 stream max length  5 envelope rest  6 now (ms)
 -- Returns {"ok"} | {"unauthorized"} | {"not_found"} | {"not_member"} | {"forbidden"}
 --       | {"no_such_member"}
 --@include group
@@ -46,6 +46,9 @@ if target_role == 'owner' then
   if heir then
     redis.call('HSET', KEYS[3], heir, 'owner')
     redis.call('HSET', KEYS[2], 'owner', heir)
+    fseq = feed_notification(KEYS[6], KEYS[7],
+                             role_changed_rest(string.sub(ARGV[1], 3), heir, 'owner', caller,
+                                               ARGV[6]), heir, '')
   else
     redis.call('HSET', KEYS[2], 'owner', '')
   end

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "tests/support/courier_api.h"
@@ -583,4 +584,72 @@ TEST_CASE(
 }
 
 }  // namespace
+}  // namespace courier::testing
+
+namespace courier::testing {
+
+TEST_CASE(
+    "groups: the owner makes a member an admin, who may then add members; every member hears "
+    "of role changes, the owner's hand-over included") {
+  TestStack stack;
+  HttpClient http(stack.http_port());
+  auto [alice, bob, carol, dave, erin] =
+      RegisterAndLogIn(http, {"alice", "bob", "carol", "dave", "erin"});
+  CreateGroup(http, alice, "crew", {"bob", "carol", "dave"});
+  auto set_role = [&](const Login& by, const std::string& user, const std::string& role) {
+    return http.Send("PATCH", "/v1/groups/crew/members/" + user, json{{"role", role}}.dump(),
+                     "application/json", by.token);
+  };
+
+  HttpResponse promoted = set_role(alice, "bob", "admin");
+  REQUIRE_MESSAGE(promoted.status == 200, promoted.Describe());
+  CHECK(Roles(promoted.json) ==
+        std::map<std::string, std::string>{
+            {"alice", "owner"}, {"bob", "admin"}, {"carol", "member"}, {"dave", "member"}});
+  // An admin adds; a member still can't.
+  CHECK(AddMembers(http, bob, "crew", {"erin"}).status == 200);
+  REQUIRE(RemoveMember(http, alice, "crew", "erin").status == 204);
+  HttpResponse refused = AddMembers(http, carol, "crew", {"erin"});
+  CHECK_MESSAGE(refused.status == 403, refused.Describe());
+
+  // Only the owner sets roles, never their own; roles are admin or member; members only.
+  for (auto [by, user, role, status] :
+       std::vector<std::tuple<Login, std::string, std::string, int>>{
+           {carol, "dave", "admin", 403},
+           {bob, "carol", "admin", 403},
+           {alice, "alice", "member", 403},
+           {alice, "erin", "admin", 404},
+           {alice, "carol", "owner", 400},
+           {alice, "carol", "boss", 400},
+           {erin, "carol", "admin", 403}}) {
+    HttpResponse r = set_role(by, user, role);
+    CAPTURE(r.Describe());
+    CHECK(r.status == status);
+  }
+  CHECK(Roles(http.Get("/v1/groups/crew", alice.token).json)["carol"] == "member");
+
+  // Setting the same role again changes nothing and tells nobody.
+  CHECK(set_role(alice, "bob", "admin").status == 200);
+
+  // The owner leaves: bob, the admin, is the heir although carol is as old a member.
+  REQUIRE(RemoveMember(http, alice, "crew", "alice").status == 204);
+  CHECK(http.Get("/v1/groups/crew", bob.token).json["owner"] == "bob");
+
+  // carol's inbox, in order: created, bob made admin, erin added and removed, alice left,
+  // bob made owner — exactly once each.
+  auto items = SyncUntil(http, carol, [](const std::vector<json>& it) {
+    return EventsOf(it, "group.role_changed").size() >= 2;
+  });
+  CHECK(EntryLabels(items) ==
+        "group.created, group.role_changed, group.member_added, group.member_removed, "
+        "group.member_left, group.role_changed");
+  auto changes = EventsOf(items, "group.role_changed");
+  REQUIRE(changes.size() == 2);
+  CHECK(changes[0]["data"] ==
+        json{{"group_id", "crew"}, {"user_id", "bob"}, {"role", "admin"}, {"by", "alice"}});
+  CHECK(changes[1]["data"] ==
+        json{{"group_id", "crew"}, {"user_id", "bob"}, {"role", "owner"}, {"by", "alice"}});
+  CHECK(SeqsAreContiguousFromOne(items));
+}
+
 }  // namespace courier::testing

@@ -232,3 +232,14 @@ TEST_CASE("list limits default and clamp") {
 }
 
 }  // namespace courier
+
+namespace courier {
+
+TEST_CASE("role requests carry a role string") {
+  CHECK(*ParseRoleRequest(R"({"role":"admin"})") == "admin");
+  CHECK(ParseRoleRequest(R"({})").status().code() == Status::Code::kInvalidField);
+  CHECK(ParseRoleRequest(R"({"role":1})").status().code() == Status::Code::kInvalidField);
+  CHECK(ParseRoleRequest("[").status().code() == Status::Code::kInvalidJson);
+}
+
+}  // namespace courier

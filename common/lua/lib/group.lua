@@ -14,6 +14,13 @@ local function queue_fanout(stream, max_len, conv, fseq)
   redis.call('XADD', stream, 'MAXLEN', '~', max_len, '*', 'k', 'feed', 'c', conv, 'f', fseq)
 end
 
+-- The envelope rest of group.role_changed. Ids are valid ids (no characters to escape).
+local function role_changed_rest(group_id, user, role, by, now)
+  return '"type":"notification","event":"group.role_changed","data":{"group_id":"' ..
+         group_id .. '","user_id":"' .. user .. '","role":"' .. role .. '","by":"' .. by ..
+         '"},"ts":' .. now .. '}'
+end
+
 -- The caller's role in the group, or nil when not a member.
 local function role_of(members, user)
   local role = redis.call('HGET', members, user)
