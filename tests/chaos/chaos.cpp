@@ -1,26 +1,44 @@
-// courier-chaos: the reliability promise under faults, measured end to end (issue #3).
+// courier-chaos: the reliability promise under faults, measured end to end (issue #3), for
+// one-to-one messages, group messages and the group notifications.
 //
 // It starts a whole stack (TestStack: Redis with AOF, Mosquitto with the plugin, the uplink, two
-// downlinks), registers N users with SDK clients — most in this process, a few in a child
-// process of their own — and has them send one-to-one messages to random peers while faults
-// are injected on a schedule: kill -9 and restart of a downlink, of the uplink; restarts of
-// Mosquitto and of Redis; clients dropping and reconnecting; clients offline for a while; the
-// client process restarted from its persisted cursors. Then it lets everything settle and
-// compares what every device delivered with what the server accepted:
-//   lost        accepted messages a device of the recipient (or the sender's own copy) never
-//               delivered
-//   duplicated  messages a device delivered more than once
-//   out_of_order  deliveries whose seq did not grow by exactly one, per device
-// and exits non-zero unless all three are 0. Every loop is bounded in count and time.
+// downlinks — each also runs the group fan-out worker), registers N users with SDK devices —
+// most in this process, a few in a child process of their own — and creates a few groups among
+// them (GroupChurn, group_churn.h). Each group has core members, the owner among them, who stay
+// all along, and churn members whom a membership thread of the group removes (or who leave) and
+// adds back every few seconds, sometimes twice or three times within milliseconds. Sender
+// threads send one-to-one messages to random peers and, mixed in, messages to groups the sender
+// is in (a churn member only while the thread last put it in, plus now and then one it expects
+// to be refused: 403 not_member does not count as accepted). Meanwhile faults are injected on a
+// schedule: kill -9 and restart of a downlink, of the uplink; both downlinks frozen for 3 s (the
+// fan-out stalls while memberships keep changing, so it meets several memberships of one user
+// at once); restarts of Mosquitto and of Redis; clients dropping and reconnecting; clients
+// offline for a while; the client process restarted from its persisted cursors. Then it lets
+// everything settle and checks what every device delivered (messages and notifications, as the
+// SDK hands them to the app; chaos_check.h has the exact rules):
+//   - every device's inbox: seq 1, 2, 3, ... with no entry twice;
+//   - every accepted one-to-one message, at its recipient and as its sender's own copy;
+//   - every accepted group message at every core member, in conv_seq order, and the group's
+//     membership changes, exactly as the thread made them, in order;
+//   - each other member (churn or core) delivered exactly the group's entries inside its
+//     membership intervals (from its group.member_added to its group.member_removed / _left), in
+//     the group's order: a gap in an interval is lost, a repeat duplicated, a step back
+//     out_of_order, an entry from outside the intervals unexpected.
+// It prints key: value figures and exits non-zero unless lost, duplicated, out_of_order and
+// unexpected are all 0 (it also fails if nothing, or no group message, was accepted, or a
+// membership change could not be made). A failed run (or one with --keep) keeps the stack's
+// directory with an evidence/ folder: every device's deliveries, each group's timed changes and
+// the findings. Every loop is bounded in count and time.
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -31,7 +49,9 @@
 
 #include "client/courier_client.h"
 #include "common/log.h"
-#include "tests/support/courier_api.h"
+#include "tests/chaos/chaos_check.h"
+#include "tests/chaos/delivery_record.h"
+#include "tests/chaos/group_churn.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/test_stack.h"
@@ -48,39 +68,6 @@ std::atomic<bool> g_stop{false};
 
 std::string Password(const std::string& user) { return "chaos-pw-" + user; }
 
-// One delivered inbox entry, as a device saw it.
-struct Delivery {
-  int64_t seq = 0;
-  std::string id;
-};
-
-// Deliveries of every device, thread-safe.
-class DeliveryLog {
- public:
-  void Add(const std::string& user, const json& env) {
-    std::lock_guard lock(mu_);
-    by_user_[user].push_back({env.value("seq", int64_t{0}), env.value("id", std::string())});
-  }
-  void AddAll(const std::string& user, const std::vector<Delivery>& ds) {
-    std::lock_guard lock(mu_);
-    auto& v = by_user_[user];
-    v.insert(v.end(), ds.begin(), ds.end());
-  }
-  std::map<std::string, std::vector<Delivery>> Snapshot() const {
-    std::lock_guard lock(mu_);
-    return by_user_;
-  }
-  size_t CountFor(const std::string& user) const {
-    std::lock_guard lock(mu_);
-    auto it = by_user_.find(user);
-    return it == by_user_.end() ? 0 : it->second.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::vector<Delivery>> by_user_;
-};
-
 struct Accepted {
   std::string id, from, to;
 };
@@ -96,7 +83,7 @@ client::ClientOptions ClientOptionsFor(const std::string& url, const std::string
   return o;
 }
 
-// An in-process device: an SDK client that logs what it delivers.
+// An in-process device: an SDK client that logs every inbox entry it delivers.
 class Device {
  public:
   Device(std::string user, std::string url, std::string state_dir, DeliveryLog* log)
@@ -109,7 +96,8 @@ class Device {
     std::lock_guard lock(mu_);
     if (client_) return true;
     auto c = std::make_unique<client::Client>(ClientOptionsFor(url_, state_dir_));
-    c->on_message = [this](const json& env) { log_->Add(user_, env); };
+    c->on_message = [this](const json& env) { log_->Add(user_, DeliveryOf(env)); };
+    c->on_notification = c->on_message;
     auto l = c->Login(user_, Password(user_), "dev", "cli");
     if (!l.ok()) {
       *error = l.status().ToString();
@@ -130,11 +118,6 @@ class Device {
       c = std::move(client_);
     }
     if (c) c->Stop();
-  }
-
-  bool running() const {
-    std::lock_guard lock(mu_);
-    return client_ != nullptr;
   }
 
   const std::string& user() const { return user_; }
@@ -162,9 +145,10 @@ int RunClientProcess(const std::string& url, const std::string& state_dir,
     auto c = std::make_unique<client::Client>(ClientOptionsFor(url, state_dir));
     std::ofstream* o = out.get();
     c->on_message = [o](const json& env) {
-      *o << env.value("seq", int64_t{0}) << ' ' << env.value("id", std::string()) << '\n';
+      *o << EncodeDelivery(DeliveryOf(env)) << '\n';
       o->flush();  // before the SDK saves its cursor for this entry
     };
+    c->on_notification = c->on_message;
     auto l = c->Login(u, Password(u), "dev", "cli");
     if (!l.ok() || !c->Start().ok()) {
       std::cerr << "client process: cannot start " << u << "\n";
@@ -180,14 +164,6 @@ int RunClientProcess(const std::string& url, const std::string& state_dir,
   return 0;
 }
 
-std::vector<Delivery> ReadDeliveryFile(const std::string& path) {
-  std::vector<Delivery> out;
-  std::ifstream in(path);
-  Delivery d;
-  while (in >> d.seq >> d.id) out.push_back(d);
-  return out;
-}
-
 // --- The run. --------------------------------------------------------------------------------
 
 struct Options {
@@ -197,19 +173,34 @@ struct Options {
   int child_users = 5;
   int send_threads = 4;
   int send_pause_ms = 150;  // per sender thread between sends
+  int groups = 3;
+  int group_size = 14;        // the first group's; each next one 2 smaller (at least 3)
+  int group_share = 40;       // % of a group member's sends that go to a group
+  int churn_every_ms = 1500;  // per group, between membership changes (± half)
   uint64_t seed = 0;
   bool keep = false;
 };
 
+// What the sender threads did.
+struct SendLog {
+  std::mutex mu;
+  std::map<std::string, Accepted> direct;                  // by cmid; GUARDED_BY(mu)
+  std::map<std::string, std::vector<GroupMessage>> group;  // by group id; GUARDED_BY(mu)
+  std::atomic<int64_t> sent{0}, failed{0}, group_sent{0}, group_not_member{0};
+  std::atomic<int> failures_logged{0};
+};
+
 int Run(const Options& opt, const std::string& self) {
   auto started = Clock::now();
-  std::mt19937_64 rng(opt.seed ? opt.seed : std::random_device{}());
+  const uint64_t seed = opt.seed ? opt.seed : std::random_device{}();
+  std::mt19937_64 rng(seed);
   auto say = [&](const std::string& what) {
     auto s = std::chrono::duration<double>(Clock::now() - started).count();
     std::fprintf(stderr, "[chaos %6.1fs] %s\n", s, what.c_str());
   };
 
-  say("starting the stack (Redis AOF, Mosquitto + plugin, uplink, 2 downlinks)");
+  say("starting the stack (Redis AOF, Mosquitto + plugin, uplink, 2 downlinks); seed " +
+      std::to_string(seed));
   testing::TestStackOptions so;
   so.log_level = "info";
   so.downlink_args = {"--claim-idle-ms", "3000"};
@@ -225,6 +216,7 @@ int Run(const Options& opt, const std::string& self) {
   std::filesystem::create_directories(log_dir);
 
   testing::HttpClient http(stack.http_port());
+  http.set_timeout(5s);
   std::vector<std::string> users;
   for (int i = 0; i < opt.users; ++i) {
     std::string u = "chaos" + std::to_string(i);
@@ -266,16 +258,47 @@ int Run(const Options& opt, const std::string& self) {
   say("registered " + std::to_string(opt.users) + " users (" + std::to_string(child_users.size()) +
       " in a separate client process)");
 
+  // Groups: random members (the first is the owner), the last third of them churn.
+  ChurnSessions churn_sessions(&http, Password);
+  std::vector<std::unique_ptr<GroupChurn>> groups;
+  std::map<std::string, std::vector<GroupChurn*>> groups_of;  // user -> the groups it is in
+  int group_members = 0;
+  for (int i = 0; i < opt.groups; ++i) {
+    int size = std::clamp(opt.group_size - 2 * i, 3, opt.users);
+    std::vector<std::string> pool = users;
+    std::shuffle(pool.begin(), pool.end(), rng);
+    GroupChurnOptions go;
+    go.group_id = "chaos-g" + std::to_string(i);
+    go.members.assign(pool.begin(), pool.begin() + size);
+    go.churn = std::max(1, size / 3);
+    go.every = std::chrono::milliseconds(opt.churn_every_ms);
+    go.max_changes = std::max(1, opt.duration_s * 2000 / std::max(1, opt.churn_every_ms));
+    go.seed = rng();
+    go.started = started;
+    auto g = std::make_unique<GroupChurn>(&http, &churn_sessions, go, say);
+    if (Status s = g->Create(); !s.ok()) {
+      std::cerr << s.ToString() << "\n";
+      return 2;
+    }
+    std::string core, churn;
+    for (const auto& u : g->spec().members) {
+      groups_of[u].push_back(g.get());
+      bool is_core = std::count(g->spec().core.begin(), g->spec().core.end(), u) > 0;
+      (is_core ? core : churn) += " " + u;
+    }
+    group_members += size;
+    say("group " + go.group_id + ": core" + core + "; churn" + churn);
+    groups.push_back(std::move(g));
+  }
+
   // Senders: each thread has its own SDK client per sending user (a Client is one device; sends
   // from several threads are allowed, but one client per user keeps the sender's log simple).
-  std::mutex accepted_mu;
-  std::map<std::string, Accepted> accepted;  // by cmid
-  std::atomic<int64_t> sent{0}, failed{0};
+  SendLog sends;
   std::atomic<bool> sending{true};
   std::vector<std::thread> senders;
   for (int t = 0; t < opt.send_threads; ++t) {
-    senders.emplace_back([&, t] {
-      std::mt19937_64 r(rng() + t);
+    senders.emplace_back([&, t, thread_seed = rng()] {
+      std::mt19937_64 r(thread_seed);
       // Each sender thread owns the users i with i % threads == t (so one user's sends are
       // sequential, which is what "one after another" means in SPEC §1.3).
       std::vector<std::pair<std::string, std::unique_ptr<client::Client>>> mine;
@@ -287,44 +310,97 @@ int Run(const Options& opt, const std::string& self) {
       int n = 0;
       while (sending && !g_stop && !mine.empty()) {
         auto& [from, c] = mine[r() % mine.size()];
-        std::string to = users[r() % users.size()];
+        GroupChurn* group = nullptr;
+        if (auto it = groups_of.find(from);
+            it != groups_of.end() && static_cast<int>(r() % 100) < opt.group_share) {
+          GroupChurn* g = it->second[r() % it->second.size()];
+          // Now and then one the sender expects to be refused.
+          if (g->MaySend(from) || r() % 5 == 0) group = g;
+        }
+        std::string to = group ? "group:" + group->spec().id : "user:" + users[r() % users.size()];
         std::string cmid = client::NewCmid();
-        ++sent;
-        auto res = c->SendWithCmid("user:" + to, cmid, json{{"n", n++}});
+        ++sends.sent;
+        if (group) ++sends.group_sent;
+        auto res = c->SendWithCmid(to, cmid, json{{"n", n++}});
         if (res.ok()) {
-          std::lock_guard lock(accepted_mu);
-          accepted[cmid] = {res->id, from, to};
+          std::lock_guard lock(sends.mu);
+          if (group) {
+            sends.group[group->spec().id].push_back({res->id, res->conv_seq});
+          } else {
+            sends.direct[cmid] = {res->id, from, to.substr(5)};
+          }
+        } else if (group && !group->IsCore(from) &&
+                   res.status().code() == Status::Code::kNotMember) {
+          ++sends.group_not_member;  // a churn member the thread just took out
         } else {
-          ++failed;
+          ++sends.failed;
+          if (sends.failures_logged++ < 10)
+            say("send " + from + " → " + to + ": " + res.status().ToString());
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(opt.send_pause_ms));
       }
     });
   }
+  for (auto& g : groups) g->Start();
 
   // Faults on a schedule, from this (the stack's) thread.
   int faults = 0;
   std::vector<std::function<void()>> schedule = {
-      [&] { say("fault: kill -9 downlink, restart"); stack.KillDownlink();
-            std::this_thread::sleep_for(1s); (void)stack.StartDownlink(); },
-      [&] { say("fault: 5 clients drop and reconnect");
-            for (int k = 0; k < 5 && !devices.empty(); ++k) {
-              auto& d = devices[rng() % devices.size()];
-              d->Stop();
-              std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 1000));
-              std::string e;
-              d->Start(&e);
-            } },
-      [&] { say("fault: kill -9 uplink, restart"); stack.KillUplink();
-            std::this_thread::sleep_for(1s); (void)stack.StartUplink(); },
-      [&] { say("fault: client process restarted from its cursors");
-            child.Stop(); (void)child.Start(child_spec); },
-      [&] { say("fault: restart Mosquitto"); (void)stack.RestartBroker(); },
-      [&] { say("fault: 5 clients offline for a while (until the next-but-one fault)");
-            for (int k = 0; k < 5 && !devices.empty(); ++k) devices[rng() % devices.size()]->Stop(); },
-      [&] { say("fault: restart Redis (AOF)"); (void)stack.RestartRedis(); },
-      [&] { say("fault: offline clients come back");
-            for (auto& d : devices) { std::string e; d->Start(&e); } },
+      [&] {
+        say("fault: kill -9 downlink, restart");
+        stack.KillDownlink();
+        std::this_thread::sleep_for(1s);
+        (void)stack.StartDownlink();
+      },
+      [&] {
+        say("fault: 5 clients drop and reconnect");
+        for (int k = 0; k < 5 && !devices.empty(); ++k) {
+          auto& d = devices[rng() % devices.size()];
+          d->Stop();
+          std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 1000));
+          std::string e;
+          d->Start(&e);
+        }
+      },
+      [&] {
+        say("fault: kill -9 uplink, restart");
+        stack.KillUplink();
+        std::this_thread::sleep_for(1s);
+        (void)stack.StartUplink();
+      },
+      [&] {
+        say("fault: both downlinks frozen for 3 s (SIGSTOP): fan-out and pushes stall");
+        std::vector<testing::ChildProcess*> downlinks = {
+            &stack.process(testing::Component::kDownlink)};
+        for (auto& p : stack.extra_downlinks()) downlinks.push_back(p.get());
+        for (auto* p : downlinks) p->Signal(SIGSTOP);
+        std::this_thread::sleep_for(3s);
+        for (auto* p : downlinks) p->Signal(SIGCONT);
+      },
+      [&] {
+        say("fault: client process restarted from its cursors");
+        child.Stop();
+        (void)child.Start(child_spec);
+      },
+      [&] {
+        say("fault: restart Mosquitto");
+        (void)stack.RestartBroker();
+      },
+      [&] {
+        say("fault: 5 clients offline for a while (until the next-but-one fault)");
+        for (int k = 0; k < 5 && !devices.empty(); ++k) devices[rng() % devices.size()]->Stop();
+      },
+      [&] {
+        say("fault: restart Redis (AOF)");
+        (void)stack.RestartRedis();
+      },
+      [&] {
+        say("fault: offline clients come back");
+        for (auto& d : devices) {
+          std::string e;
+          d->Start(&e);
+        }
+      },
   };
   auto fault_every = std::chrono::milliseconds(opt.duration_s * 1000 / (int)schedule.size() / 2);
   auto traffic_end = started + std::chrono::seconds(opt.duration_s);
@@ -337,76 +413,113 @@ int Run(const Options& opt, const std::string& self) {
   }
   say("traffic stops; settling");
   sending = false;
-  for (auto& t : senders) t.join();
-  // Everything back up.
+  // Everything back up, then the senders' and membership threads' last requests can finish.
   for (auto c : {testing::Component::kRedis, testing::Component::kBroker,
                  testing::Component::kUplink, testing::Component::kDownlink}) {
     (void)stack.Start(c);
   }
+  for (auto& g : groups) g->Stop();
+  for (auto& t : senders) t.join();
   for (auto& d : devices) {
     std::string e;
     if (!d->Start(&e)) say("restart " + d->user() + ": " + e);
   }
   if (!child.Running() && !child_users.empty()) (void)child.Start(child_spec);
 
-  // Expected deliveries per user: each accepted message to its recipient and, as the sender's
-  // own copy, to its sender (once when they are the same user).
+  // Expected one-to-one deliveries per user: each accepted message to its recipient and, as the
+  // sender's own copy, to its sender (once when they are the same user).
   std::map<std::string, std::set<std::string>> expected;
-  {
-    std::lock_guard lock(accepted_mu);
-    for (const auto& [cmid, a] : accepted) {
-      expected[a.to].insert(a.id);
-      expected[a.from].insert(a.id);
-    }
+  for (const auto& [cmid, a] : sends.direct) {
+    expected[a.to].insert(a.id);
+    expected[a.from].insert(a.id);
   }
+  std::map<std::string, std::vector<MembershipChange>> changes;
+  for (const auto& g : groups) changes[g->spec().id] = g->changes();
   auto collect = [&] {
     auto all = deliveries.Snapshot();
     for (const auto& u : child_users) all[u] = ReadDeliveryFile(log_dir + "/" + u + ".deliveries");
     return all;
   };
-  auto settle_end = Clock::now() + std::chrono::seconds(opt.settle_s);
-  std::map<std::string, std::vector<Delivery>> all;
-  while (Clock::now() < settle_end && !g_stop) {
-    all = collect();
-    bool done = true;
-    for (const auto& [u, ids] : expected) {
-      std::set<std::string> got;
-      for (const auto& d : all[u]) got.insert(d.id);
-      for (const auto& id : ids) done = done && got.count(id);
-      if (!done) break;
+  auto check = [&](const DeliveriesByUser& all) {
+    Tally t = CheckInboxes(all);
+    t.Add(CheckDirect(expected, all));
+    for (const auto& g : groups) {
+      const auto& id = g->spec().id;
+      t.Add(CheckGroup(g->spec(), g->complete() ? &changes[id] : nullptr, sends.group[id], all));
     }
-    if (done) break;
+    return t;
+  };
+  auto settle_end = Clock::now() + std::chrono::seconds(opt.settle_s);
+  while (Clock::now() < settle_end && !g_stop) {
+    if (check(collect()).lost == 0) break;
     std::this_thread::sleep_for(500ms);
   }
   child.Stop();
   for (auto& d : devices) d->Stop();
-  all = collect();
+  DeliveriesByUser all = collect();
+  Tally verdict = check(all);
 
-  int64_t delivered = 0, lost = 0, duplicated = 0, out_of_order = 0;
+  int64_t delivered = 0, group_delivered = 0, notifications = 0;
   for (const auto& [u, ds] : all) {
-    std::set<std::string> seen;
-    int64_t prev = 0;
     for (const auto& d : ds) {
       ++delivered;
-      if (!seen.insert(d.id).second) ++duplicated;
-      if (prev != 0 && d.seq != prev + 1) ++out_of_order;
-      prev = d.seq;
-    }
-    auto it = expected.find(u);
-    if (it != expected.end()) {
-      for (const auto& id : it->second) lost += seen.count(id) ? 0 : 1;
+      if (!d.is_message()) {
+        ++notifications;
+      } else if (d.conv.rfind("g:", 0) == 0) {
+        ++group_delivered;
+      }
     }
   }
+  size_t group_accepted = 0, membership_changes = 0, membership_failed = 0;
+  for (const auto& [gid, ms] : sends.group) group_accepted += ms.size();
+  for (const auto& g : groups) {
+    membership_changes += changes[g->spec().id].size();
+    membership_failed += g->complete() ? 0 : 1;
+  }
+  size_t accepted = sends.direct.size() + group_accepted;
+  for (const auto& n : verdict.notes) std::fprintf(stderr, "finding: %s\n", n.c_str());
+  if (verdict.notes_dropped > 0) {
+    std::fprintf(stderr, "finding: ... and %lld more\n",
+                 static_cast<long long>(verdict.notes_dropped));
+  }
+  if (membership_failed > 0) say("a membership change failed for good (see above)");
   double duration = std::chrono::duration<double>(Clock::now() - started).count();
-  std::printf("users: %d\nsent: %lld\naccepted: %zu\nsend_failed: %lld\ndelivered: %lld\n",
-              opt.users, static_cast<long long>(sent.load()), accepted.size(),
-              static_cast<long long>(failed.load()), static_cast<long long>(delivered));
-  std::printf("lost: %lld\nduplicated: %lld\nout_of_order: %lld\nfaults_injected: %d\n"
-              "duration_s: %.1f\n",
-              static_cast<long long>(lost), static_cast<long long>(duplicated),
-              static_cast<long long>(out_of_order), faults, duration);
+  auto ll = [](int64_t v) { return static_cast<long long>(v); };
+  std::printf("users: %d\ngroups: %zu\ngroup_members: %d\n", opt.users, groups.size(),
+              group_members);
+  std::printf("sent: %lld\naccepted: %zu\nsend_failed: %lld\n", ll(sends.sent), accepted,
+              ll(sends.failed));
+  std::printf("group_sent: %lld\ngroup_accepted: %zu\ngroup_not_member: %lld\n",
+              ll(sends.group_sent), group_accepted, ll(sends.group_not_member));
+  std::printf("membership_changes: %zu\nmembership_failed: %zu\n", membership_changes,
+              membership_failed);
+  std::printf("delivered: %lld\ngroup_delivered: %lld\nnotifications_delivered: %lld\n",
+              ll(delivered), ll(group_delivered), ll(notifications));
+  std::printf("lost: %lld\nduplicated: %lld\nout_of_order: %lld\nunexpected: %lld\n",
+              ll(verdict.lost), ll(verdict.duplicated), ll(verdict.out_of_order),
+              ll(verdict.unexpected));
+  std::printf("faults_injected: %d\nseed: %llu\nduration_s: %.1f\n", faults,
+              static_cast<unsigned long long>(seed), duration);
+  if (!verdict.clean() || opt.keep) {
+    // Keep the evidence: every device's deliveries, each group's changes, and the stack's logs.
+    std::string dir = stack.data_dir() + "/evidence";
+    std::filesystem::create_directories(dir);
+    for (const auto& [u, ds] : all) {
+      std::ofstream out(dir + "/" + u + ".deliveries");
+      for (const auto& d : ds) out << EncodeDelivery(d) << '\n';
+    }
+    for (const auto& g : groups)
+      std::ofstream(dir + "/" + g->spec().id + ".changes") << g->Timeline();
+    std::ofstream findings(dir + "/findings");
+    for (const auto& n : verdict.notes) findings << n << '\n';
+    std::fprintf(stderr, "evidence (deliveries, membership changes, findings) in %s\n",
+                 dir.c_str());
+    setenv("COURIER_KEEP_TEST_DIRS", "1", 1);
+  }
   if (opt.keep) std::fprintf(stderr, "stack data and logs kept in %s\n", stack.data_dir().c_str());
-  return lost == 0 && duplicated == 0 && out_of_order == 0 && !accepted.empty() ? 0 : 1;
+  // A run that accepted nothing, or whose membership changes stopped half-way, proves little.
+  bool exercised = accepted > 0 && (groups.empty() || group_accepted > 0) && membership_failed == 0;
+  return verdict.clean() && exercised ? 0 : 1;
 }
 
 }  // namespace
@@ -419,7 +532,7 @@ int main(int argc, char** argv) {
   Options opt;
   bool client_process = false;
   std::string url, state_dir, log_dir, users;
-  app.add_option("--users", opt.users, "users (at least 2)")->capture_default_str();
+  app.add_option("--users", opt.users, "users (at least 2; 3 with groups)")->capture_default_str();
   app.add_option("--duration", opt.duration_s, "seconds of traffic and faults")
       ->capture_default_str();
   app.add_option("--settle", opt.settle_s, "longest wait for deliveries after the traffic")
@@ -429,7 +542,17 @@ int main(int argc, char** argv) {
   app.add_option("--send-threads", opt.send_threads, "sender threads")->capture_default_str();
   app.add_option("--send-pause-ms", opt.send_pause_ms, "pause between a thread's sends")
       ->capture_default_str();
-  app.add_option("--seed", opt.seed, "random seed (0: random)");
+  app.add_option("--groups", opt.groups, "groups, each with core and churn members")
+      ->capture_default_str();
+  app.add_option("--group-size", opt.group_size,
+                 "members of the first group; each next one has 2 fewer (at least 3)")
+      ->capture_default_str();
+  app.add_option("--group-share", opt.group_share, "% of a group member's sends to a group")
+      ->capture_default_str();
+  app.add_option("--churn-every-ms", opt.churn_every_ms,
+                 "per group, the pause between membership changes (± half)")
+      ->capture_default_str();
+  app.add_option("--seed", opt.seed, "random seed (0: random; the run prints the one it used)");
   app.add_flag("--keep", opt.keep, "keep the stack's data and logs (COURIER_KEEP_TEST_DIRS)");
   app.add_flag("--client-process", client_process)->group("");  // internal: the child role
   app.add_option("--url", url)->group("");
@@ -444,8 +567,10 @@ int main(int argc, char** argv) {
     for (std::string u; std::getline(ss, u, ',');) list.push_back(u);
     return RunClientProcess(url, state_dir, log_dir, list);
   }
-  if (opt.users < 2 || opt.duration_s < 10 || opt.duration_s > 3600 || opt.child_users < 0 ||
-      opt.child_users >= opt.users || opt.send_threads < 1 || opt.settle_s < 1) {
+  if (opt.users < (opt.groups > 0 ? 3 : 2) || opt.duration_s < 10 || opt.duration_s > 3600 ||
+      opt.child_users < 0 || opt.child_users >= opt.users || opt.send_threads < 1 ||
+      opt.settle_s < 1 || opt.groups < 0 || opt.group_size < 3 || opt.group_share < 0 ||
+      opt.group_share > 100 || opt.churn_every_ms < 100) {
     std::cerr << "bad arguments; see --help\n";
     return 2;
   }
