@@ -166,6 +166,13 @@ Status ApiClient::RemoveGroupMember(const std::string& token, const std::string&
       Request("DELETE", GroupPath(group_id) + "/members/" + PathSegment(user_id), "", token));
 }
 
+Result<Group> ApiClient::SetGroupRole(const std::string& token, const std::string& group_id,
+                                      const std::string& user_id, const std::string& role) const {
+  return Parsed(Request("PATCH", GroupPath(group_id) + "/members/" + PathSegment(user_id),
+                        EncodeSetRole(role), token),
+                ParseGroup);
+}
+
 Result<std::string> ApiClient::RequestFriend(const std::string& token, const std::string& to,
                                              const std::string& note) const {
   return Parsed(Request("POST", "/v1/friends/requests", EncodeFriendRequest(to, note), token),

@@ -64,6 +64,8 @@ class ApiClient {
                                 const std::vector<std::string>& user_ids) const;
   Status RemoveGroupMember(const std::string& token, const std::string& group_id,
                            const std::string& user_id) const;
+  Result<Group> SetGroupRole(const std::string& token, const std::string& group_id,
+                             const std::string& user_id, const std::string& role) const;
   Result<std::string> RequestFriend(const std::string& token, const std::string& to,
                                     const std::string& note) const;
   Result<std::vector<FriendRequest>> FriendRequests(const std::string& token) const;

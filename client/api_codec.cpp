@@ -336,6 +336,8 @@ std::string EncodeAddMembers(const std::vector<std::string>& user_ids) {
   return Dump(json{{"user_ids", user_ids}});
 }
 
+std::string EncodeSetRole(const std::string& role) { return Dump(json{{"role", role}}); }
+
 std::string EncodeFriendRequest(const std::string& to, const std::string& note) {
   json j = {{"to", to}};
   if (!note.empty()) j["note"] = note;

@@ -111,6 +111,8 @@ std::string PresencePath(const std::vector<std::string>& users);
 std::string EncodeCreateGroup(const std::string& group_id, const std::string& name,
                               const std::vector<std::string>& members);
 std::string EncodeAddMembers(const std::vector<std::string>& user_ids);
+// PATCH /v1/groups/{gid}/members/{uid} ({role}).
+std::string EncodeSetRole(const std::string& role);
 std::string EncodeFriendRequest(const std::string& to, const std::string& note);
 std::string EncodeBlock(const std::string& user_id);
 std::string EncodeReadMark(int64_t conv_seq);

@@ -905,6 +905,13 @@ Status Client::LeaveGroup(const std::string& group_id) {
   return RemoveGroupMember(group_id, impl_->CurrentUser());
 }
 
+Result<Group> Client::SetGroupRole(const std::string& group_id, const std::string& user_id,
+                                   const std::string& role) {
+  return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
+    return api.SetGroupRole(token, group_id, user_id, role);
+  });
+}
+
 Result<std::string> Client::RequestFriend(const std::string& user_id, const std::string& note) {
   return impl_->WithSession([&](const ApiClient& api, const std::string& token) {
     return api.RequestFriend(token, user_id, note);

@@ -144,6 +144,10 @@ class Client {
   Status RemoveGroupMember(const std::string& group_id, const std::string& user_id);
   // The caller leaves the group (RemoveGroupMember of themself).
   Status LeaveGroup(const std::string& group_id);
+  // PATCH /v1/groups/{gid}/members/{uid}: the owner makes a member "admin" or "member" again;
+  // the group after the change.
+  Result<Group> SetGroupRole(const std::string& group_id, const std::string& user_id,
+                             const std::string& role);
 
   // POST /v1/friends/requests: the request id; `user_id` gets a friend.request notification.
   Result<std::string> RequestFriend(const std::string& user_id, const std::string& note = "");

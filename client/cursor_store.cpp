@@ -43,12 +43,12 @@ Status FileCursorStore::Save(const Cursor& c) {
     return Status::Unavailable("cannot create " + dir_ + ": " + std::strerror(errno));
   }
   std::string tmp = path_ + ".tmp";
-  std::string text = (c.epoch.empty() ? std::string(kNoEpoch) : c.epoch) + " " +
-                     std::to_string(c.last_seq) + "\n";
+  std::string text =
+      (c.epoch.empty() ? std::string(kNoEpoch) : c.epoch) + " " + std::to_string(c.last_seq) + "\n";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            fsync(fd) == 0;
+  bool ok =
+      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
   ok = close(fd) == 0 && ok;
   if (!ok || rename(tmp.c_str(), path_.c_str()) != 0) {
     return Status::Unavailable("cannot save the cursor in " + path_ + ": " + std::strerror(errno));

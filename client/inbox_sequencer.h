@@ -30,9 +30,9 @@ class InboxSequencer {
  public:
   struct Step {
     std::vector<nlohmann::json> deliver;  // in seq order, each exactly once
-    bool sync = false;       // ask the server for entries after last_seq()
-    bool reset = false;      // the epoch changed: the app's view of the inbox restarts
-    int64_t skipped = 0;     // seqs the server no longer has (trimmed by retention)
+    bool sync = false;                    // ask the server for entries after last_seq()
+    bool reset = false;                   // the epoch changed: the app's view of the inbox restarts
+    int64_t skipped = 0;                  // seqs the server no longer has (trimmed by retention)
   };
 
   // Resumes from a persisted cursor; (0, "") for a device that never synced.

@@ -91,6 +91,8 @@ struct GroupArgs {
   std::string group_id;            // create: "" lets the server pick one
   std::string name;                // create
   std::vector<std::string> users;  // create: the other members; add: who; remove: one user
+  std::string member;              // role: whose role
+  std::string role;                // role: "admin" or "member"
 };
 int RunGroupCreate(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
 int RunGroupShow(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
@@ -99,6 +101,8 @@ int RunGroupAdd(const GlobalArgs& global, const DeviceArgs& device, const GroupA
 int RunGroupRemove(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
 // Prints {group_id, user_id, left: true}.
 int RunGroupLeave(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
+// Prints the group after the change.
+int RunGroupRole(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args);
 
 // ----- Friends and blocks (social_commands.cpp).
 struct FriendArgs {

@@ -212,6 +212,16 @@ void AddGroupCommands(CLI::App& app, const GlobalArgs& global, CommandTable* tab
   table->Add(remove_cmd,
              [&global, device, remove] { return RunGroupRemove(global, *device, *remove); });
 
+  auto role = std::make_shared<GroupArgs>();
+  CLI::App* role_cmd = DeviceCommand(
+      group, "role", "Make a member an admin, or a member again (the owner)", device.get());
+  role_cmd->add_option("group", role->group_id, "The group id")->required()->check(kValidId);
+  role_cmd->add_option("user", role->member, "The member")->required()->check(kValidId);
+  role_cmd->add_option("role", role->role, "admin or member")
+      ->required()
+      ->check(CLI::IsMember({"admin", "member"}));
+  table->Add(role_cmd, [&global, device, role] { return RunGroupRole(global, *device, *role); });
+
   auto leave = std::make_shared<GroupArgs>();
   CLI::App* leave_cmd = DeviceCommand(group, "leave", "Leave a group", device.get());
   leave_cmd->add_option("group", leave->group_id, "The group id")->required()->check(kValidId);

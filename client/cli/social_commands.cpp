@@ -54,6 +54,12 @@ int RunGroupLeave(const GlobalArgs& global, const DeviceArgs& device, const Grou
       json{{"group_id", args.group_id}, {"user_id", device.user}, {"left", true}});
 }
 
+int RunGroupRole(const GlobalArgs& global, const DeviceArgs& device, const GroupArgs& args) {
+  return RunQuery(
+      global, device,
+      [&](Client& c) { return c.SetGroupRole(args.group_id, args.member, args.role); }, GroupJson);
+}
+
 int RunFriendRequest(const GlobalArgs& global, const DeviceArgs& device, const FriendArgs& args) {
   return RunQuery(
       global, device, [&](Client& c) { return c.RequestFriend(args.user, args.note); },

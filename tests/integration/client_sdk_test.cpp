@@ -671,13 +671,21 @@ TEST_CASE("client sdk: a group message reaches every other member's SDK exactly 
   }
   CHECK(d.messages().size() == 1);
 
+  // Alice makes dave an admin: every member hears of it.
+  Result<Group> promoted = a.client().SetGroupRole("club", "dave", "admin");
+  REQUIRE_MESSAGE(promoted.ok(), promoted.status().ToString());
+  CHECK(RolesOf(*promoted)["dave"] == "admin");
+  CHECK_MESSAGE(c.WaitForEvent("group.role_changed"), Dump(c.seen().notifications));
+  CHECK(b.client().SetGroupRole("club", "carol", "admin").status().code() ==
+        Status::Code::kForbidden);
+
   // Bob leaves, alice removes carol: each learns of it, and neither gets what follows.
   REQUIRE(b.client().LeaveGroup("club").ok());
   Status removed = a.client().RemoveGroupMember("club", "carol");
   REQUIRE_MESSAGE(removed.ok(), removed.ToString());
   CHECK(b.client().GetGroup("club").status().code() == Status::Code::kNotMember);
   CHECK(RolesOf(*a.client().GetGroup("club")) ==
-        std::map<std::string, std::string>{{"alice", "owner"}, {"dave", "member"}});
+        std::map<std::string, std::string>{{"alice", "owner"}, {"dave", "admin"}});
   CHECK_MESSAGE(b.WaitForEvent("group.member_left"), Dump(b.seen().notifications));
   CHECK_MESSAGE(c.WaitForEvent("group.member_removed"), Dump(c.seen().notifications));
   SendMany(a.client(), "group:club", 21, 1);
@@ -1118,6 +1126,12 @@ TEST_CASE("client sdk: the courier CLI's group, friend, block, room and conversa
   CHECK(ok(as("bob", {"read", "g:club", "1"})) ==
         json{{"conv", "g:club"}, {"conv_seq", 1}, {"read", true}});
   CHECK(ok(as("alice", {"group", "add", "club", "dave"}))["members"].size() == 4);
+  json promoted = ok(as("alice", {"group", "role", "club", "dave", "admin"}));
+  bool dave_admin = false;
+  for (const auto& m : promoted["members"]) {
+    dave_admin |= m["user_id"] == "dave" && m["role"] == "admin";
+  }
+  CHECK_MESSAGE(dave_admin, promoted.dump());
   CHECK(ok(as("alice", {"group", "remove", "club", "dave"})) ==
         json{{"group_id", "club"}, {"user_id", "dave"}, {"removed", true}});
   CHECK(ok(as("carol", {"group", "leave", "club"})) ==
