@@ -67,7 +67,8 @@ Status GroupService::RemoveMember(const Caller& caller, const std::string& group
   int64_t now = clock_->NowMs();
   std::string rest =
       target == caller.user_id
-          ? GroupEvent("group.member_left", {{"group_id", group_id}, {"user_id", target}}, now)
+          ? GroupEvent("group.member_left",
+                       {{"group_id", group_id}, {"user_id", target}, {"by", target}}, now)
           : GroupEvent("group.member_removed",
                        {{"group_id", group_id}, {"user_id", target}, {"by", caller.user_id}}, now);
   return store_->RemoveMember(caller, group_id, target, rest, now);

@@ -316,7 +316,7 @@ TEST_CASE(
         json{{"group_id", "club"}, {"name", "club"}, {"owner", "alice"}, {"by", "alice"}});
   CHECK(bob_inbox[2]["data"] == json{{"group_id", "club"}, {"user_id", "dave"}, {"by", "alice"}});
   CHECK(bob_inbox[4]["data"] == json{{"group_id", "club"}, {"user_id", "carol"}, {"by", "alice"}});
-  CHECK(bob_inbox[5]["data"] == json{{"group_id", "club"}, {"user_id", "dave"}});
+  CHECK(bob_inbox[5]["data"] == json{{"group_id", "club"}, {"user_id", "dave"}, {"by", "dave"}});
   CHECK(bob_inbox[1]["conv_seq"] == 1);
   CHECK(bob_inbox[3]["conv_seq"] == 2);
   CHECK(bob_inbox[6]["conv_seq"] == 3);
