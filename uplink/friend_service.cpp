@@ -9,9 +9,10 @@ using nlohmann::json;
 FriendService::FriendService(SocialStore* store, const Clock* clock, IdGenerator* ids)
     : store_(store), clock_(clock), ids_(ids) {}
 
-Notice FriendService::MakeNotice(std::string_view event, const std::string& data_json) const {
+Notice FriendService::MakeNotice(std::string_view event, const std::string& data_json,
+                                 int64_t now_ms) const {
   Notice n;
-  n.now_ms = clock_->NowMs();
+  n.now_ms = now_ms;
   n.rest = EncodeNotificationRest(event, data_json, n.now_ms);
   n.epoch = ids_->NewEpoch();
   return n;
@@ -24,10 +25,12 @@ Result<std::string> FriendService::Request(const Caller& caller, const FriendReq
   info.request_id = ids_->NewMessageId(info.ts);
   info.from = caller.user_id;
   info.note = req.note;
+  // The request as listed and its notification carry the same ts.
   Notice n = MakeNotice(
       "friend.request",
       json{{"request_id", info.request_id}, {"from", info.from}, {"note", info.note}}.dump(
-          -1, ' ', false, json::error_handler_t::replace));
+          -1, ' ', false, json::error_handler_t::replace),
+      info.ts);
   return store_->SendFriendRequest(caller, req.to, info, n);
 }
 
@@ -37,7 +40,8 @@ Result<std::vector<FriendRequestInfo>> FriendService::Requests(const Caller& cal
 
 Status FriendService::Answer(const Caller& caller, const std::string& request_id, bool accept) {
   Notice n = MakeNotice(accept ? "friend.accepted" : "friend.rejected",
-                        json{{"request_id", request_id}, {"user_id", caller.user_id}}.dump());
+                        json{{"request_id", request_id}, {"user_id", caller.user_id}}.dump(),
+                        clock_->NowMs());
   return store_->AnswerFriendRequest(caller, request_id, accept, n);
 }
 
@@ -46,7 +50,8 @@ Result<std::vector<FriendInfo>> FriendService::Friends(const Caller& caller) {
 }
 
 Status FriendService::Remove(const Caller& caller, const std::string& other) {
-  Notice n = MakeNotice("friend.removed", json{{"user_id", caller.user_id}}.dump());
+  Notice n =
+      MakeNotice("friend.removed", json{{"user_id", caller.user_id}}.dump(), clock_->NowMs());
   return store_->RemoveFriend(caller, other, n);
 }
 

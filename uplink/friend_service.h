@@ -34,7 +34,7 @@ class FriendService {
   Result<std::vector<std::string>> Blocks(const Caller& caller);
 
  private:
-  Notice MakeNotice(std::string_view event, const std::string& data_json) const;
+  Notice MakeNotice(std::string_view event, const std::string& data_json, int64_t now_ms) const;
 
   SocialStore* store_;
   const Clock* clock_;
