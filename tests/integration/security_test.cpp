@@ -353,7 +353,6 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
 
   MESSAGE("setup done at " << Seconds(test_start) << " s");
   const RedisState redis_before = QuietSnapshot(stack);
-  MESSAGE("Redis settled at " << Seconds(test_start) << " s");
   const auto attacks_start = Steady::now();
 
   // ===== 1. Tokens: every authenticated route, with every kind of bad credential. =====
@@ -766,7 +765,6 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
     tally.Record(std::string("mqtt connect: ") + connects[i].what + " as " + connects[i].client_id,
                  !in, in ? "CONNACK 0 (accepted)" : error);
   }
-  MESSAGE("MQTT connects done at " << Seconds(test_start) << " s");
   // SUBSCRIBE from alice's connected phone.
   const std::vector<std::string> topics = {
       "courier/u/bob",
@@ -808,7 +806,6 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
     }
   }
 
-  MESSAGE("MQTT subscribes done at " << Seconds(test_start) << " s");
   // PUBLISH from alice's phone on every downlink topic; each payload carries its own marker.
   const std::vector<std::pair<std::string, std::string>> publishes = {
       {"courier/u/bob", R"({"seq":99,"type":"message","cmid":"forged-1","from":"carol"})"},
