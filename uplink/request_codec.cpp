@@ -13,6 +13,10 @@ constexpr size_t kMaxPasswordBytes = 1024;
 constexpr size_t kMaxDisplayNameBytes = 256;
 
 Result<json> ParseObject(std::string_view body) {
+  // JSON text never holds a raw NUL, and the parser would stop at one and take the prefix.
+  if (body.find('\0') != std::string_view::npos) {
+    return Status::InvalidJson("the body is not valid JSON (it contains a NUL byte)");
+  }
   if (!JsonDepthAtMost(body, kMaxJsonDepth)) {
     return Status::InvalidJson("JSON nested deeper than " + std::to_string(kMaxJsonDepth));
   }

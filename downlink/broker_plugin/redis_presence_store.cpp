@@ -11,10 +11,10 @@ namespace {
 
 // KEYS[1] the session, KEYS[2] the user's online hash (one hash tag, so one cluster slot).
 // ARGV[1] the device, ARGV[2] online-until in ms, ARGV[3] the ttl in ms, ARGV[4] now in ms.
-// 0: the session has ended; 1: marked, the user had a live mark already; 2: marked, the user
-// had none (came online).
+// 0: the session has ended, or belongs to another device than the token names; 1: marked, the
+// user had a live mark already; 2: marked, the user had none (came online).
 constexpr std::string_view kMarkOnlineIfSessionScript = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'device') ~= ARGV[1] then return 0 end
 local now = tonumber(ARGV[4])
 local was_online = false
 for _, until_ms in ipairs(redis.call('HVALS', KEYS[2])) do

@@ -45,10 +45,12 @@ class RedisPresenceStore {
   RedisPresenceStore(const RedisPresenceStore&) = delete;
   RedisPresenceStore& operator=(const RedisPresenceStore&) = delete;
 
-  // In one round trip (a Lua script): if keys::Session(user, session) exists, marks the device
+  // In one round trip (a Lua script): if keys::Session(user, session) exists and belongs to
+  // this device (a token naming another device than its session's is refused), marks the device
   // online until now_ms + ttl and tells whether the user had any live device before (this one's
   // own field included: a device that takes over its own connection, or comes back before its
-  // mark lapsed, was never shown offline). kEnded when the session has ended. Unavailable when
+  // mark lapsed, was never shown offline). kEnded when the session has ended (or is another
+  // device's). Unavailable when
   // Redis can't be reached or answers with an error.
   Result<SessionCheck> CheckSessionAndMarkOnline(std::string_view user_id,
                                                  std::string_view session_id,
