@@ -243,3 +243,14 @@ TEST_CASE("role requests carry a role string") {
 }
 
 }  // namespace courier
+
+namespace courier {
+
+TEST_CASE("a body with a NUL byte is not JSON, even when a valid object precedes it") {
+  std::string body = std::string(R"({"user_id":"alice","password":"pw"})") + '\0' + "{junk";
+  auto r = ParseRegisterRequest(body);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Status::Code::kInvalidJson);
+}
+
+}  // namespace courier
