@@ -133,8 +133,8 @@ class TestStack {
   // runs and of extra uplinks and downlinks) for sanitizer reports: in a sanitizer build a report
   // makes the component exit, and a test that restarts it, or whose assertions don't notice, would
   // pass otherwise. Returns Internal quoting each report's beginning, OK when there is none (always
-  // in a normal build); a second call only stops. The destructor calls it and fails the running
-  // doctest test on a report; other owners call it themselves and fail on a non-OK status.
+  // in a normal build); once it has returned them, later calls only stop. The destructor calls it
+  // and fails the running doctest test on a report; other owners call it and fail on non-OK.
   Status StopAll();
 
   // ----- Looking inside.
@@ -179,7 +179,7 @@ class TestStack {
   int http_port_ = 0;
   int metrics_port_ = 0;
   int extra_count_ = 0;  // names the logs of extra uplinks and downlinks
-  bool sanitizer_checked_ = false;  // StopAll() has looked through the logs
+  bool sanitizer_reported_ = false;  // StopAll() has returned the logs' reports once
 
   // Declared in start order: destroyed (stopped) API first, Redis last.
   ChildProcess redis_;
