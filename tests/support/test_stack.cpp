@@ -177,7 +177,7 @@ TestStack::~TestStack() {
   // A destructor can't throw: the report fails the doctest test that owns the stack. Other
   // owners (courier-chaos) call StopAll() themselves; for them it is printed at least.
   std::fprintf(stderr, "TestStack: %s\n", s.message().c_str());
-  if (doctest::is_running_in_test) ADD_FAIL_CHECK(s.message());
+  if (doctest::is_running_in_test) FAIL_CHECK(s.message());
 }
 
 Status TestStack::StopAll() {
