@@ -36,22 +36,24 @@ constexpr const char* kAsanRuntime = nullptr;
 
 // Sanitizer options of the children: stop at the first report (a process that goes on after
 // one would hide it behind later failures), with full stacks. Options already in the test's
-// environment come after ours, so they win. The broker checks no leaks: what mosquitto itself
-// still holds at exit is not ours to judge.
-std::string SanitizerOption(const char* name, std::string ours) {
+// environment come after ours, so they win, except that the broker checks no leaks: what
+// mosquitto itself still holds at exit is not ours to judge (Debian's 2.0.11 leaks subscription
+// nodes from sub__add, mosquitto frames only), and the plugin's own memory is freed before.
+std::string SanitizerOption(const char* name, std::string ours, const std::string& last = "") {
   const char* inherited = std::getenv(name);
   if (inherited != nullptr && *inherited != '\0') ours += std::string(":") + inherited;
-  return std::string(name) + "=" + ours;
+  return std::string(name) + "=" + ours + last;
 }
 
 void AddSanitizerEnv(Component c, std::vector<std::string>& env) {
   if (kAsanRuntime == nullptr) return;
-  std::string asan = "halt_on_error=1:print_stacktrace=1:detect_leaks=1";
+  const std::string asan = "halt_on_error=1:print_stacktrace=1:detect_leaks=1";
   if (c == Component::kBroker) {
-    asan += ":detect_leaks=0";
     env.push_back(std::string("LD_PRELOAD=") + kAsanRuntime);
+    env.push_back(SanitizerOption("ASAN_OPTIONS", asan, ":detect_leaks=0"));
+  } else {
+    env.push_back(SanitizerOption("ASAN_OPTIONS", asan));
   }
-  env.push_back(SanitizerOption("ASAN_OPTIONS", asan));
   env.push_back(SanitizerOption("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"));
 }
 
