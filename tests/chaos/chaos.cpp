@@ -519,6 +519,11 @@ int Run(const Options& opt, const std::string& self) {
   if (opt.keep) std::fprintf(stderr, "stack data and logs kept in %s\n", stack.data_dir().c_str());
   // A run that accepted nothing, or whose membership changes stopped half-way, proves little.
   bool exercised = accepted > 0 && (groups.empty() || group_accepted > 0) && membership_failed == 0;
+  // In a sanitizer build, a report in any component's log fails the run (always OK otherwise).
+  if (Status s = stack.StopAll(); !s.ok()) {
+    std::fprintf(stderr, "finding: %s\n", s.message().c_str());
+    return 1;
+  }
   return verdict.clean() && exercised ? 0 : 1;
 }
 

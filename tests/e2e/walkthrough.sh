@@ -255,5 +255,13 @@ done
 [[ ! -e $data_dir/stack.env ]] || fail "stack.env left behind after a clean stop"
 say "run-stack stopped cleanly (status 0), no process left"
 
+# A sanitizer build's components print their reports into their logs and may leave no other trace.
+if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' \
+  "$data_dir"/logs/*.log 2>/dev/null; then
+  grep -A 40 -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' \
+    "$data_dir"/logs/*.log >&2 || true
+  fail "sanitizer report in the stack's logs (above)"
+fi
+
 passed=true
 say "PASSED"

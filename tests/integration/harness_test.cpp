@@ -134,5 +134,33 @@ TEST_CASE("TestStack's Redis keeps its data through stop/start and kill -9 (AOF)
   CHECK(std::filesystem::exists(stack.data_dir() + "/redis/appendonlydir"));
 }
 
+TEST_CASE("TestStack finds a sanitizer report in any component's log, and StopAll returns it") {
+  TestStackOptions options;
+  options.start_broker = false;
+  options.start_uplink = false;
+  options.start_downlink = false;
+  TestStack stack(options);
+  CHECK(stack.SanitizerReports().empty());
+
+  // What a crashed extra downlink of a sanitizer build leaves behind.
+  const std::string log = stack.data_dir() + "/logs/downlink-9.log";
+  std::ofstream(log) << "12:00:00 [info] delivering\n"
+                     << "==42==ERROR: AddressSanitizer: heap-use-after-free on address 0x6020\n"
+                     << "    #0 0x55 in courier::DeliveryWorker::Run() delivery_worker.cpp:10\n";
+  std::string reports = stack.SanitizerReports();
+  CHECK(reports.find("downlink-9.log") != std::string::npos);
+  CHECK(reports.find("heap-use-after-free") != std::string::npos);
+  CHECK(reports.find("DeliveryWorker::Run") != std::string::npos);
+  CHECK(reports.find("delivering") == std::string::npos);  // the report, not the whole log
+
+  std::ofstream(log) << "a.cpp:3:5: runtime error: signed integer overflow\n";
+  Status s = stack.StopAll();
+  CHECK(s.code() == Status::Code::kInternal);
+  CHECK(s.message().find("signed integer overflow") != std::string::npos);
+  CHECK_FALSE(stack.Running(Component::kRedis));
+  // Found once: the destructor's StopAll() does not fail this test a second time.
+  CHECK(stack.StopAll().ok());
+}
+
 }  // namespace
 }  // namespace courier::testing

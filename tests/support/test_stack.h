@@ -129,6 +129,14 @@ class TestStack {
   std::vector<std::unique_ptr<ChildProcess>>& extra_uplinks() { return extra_uplinks_; }
   std::vector<std::unique_ptr<ChildProcess>>& extra_downlinks() { return extra_downlinks_; }
 
+  // Stops every component, as the destructor does, then looks through all logs (also of earlier
+  // runs and of extra uplinks and downlinks) for sanitizer reports: in a sanitizer build a report
+  // makes the component exit, and a test that restarts it, or whose assertions don't notice, would
+  // pass otherwise. Returns Internal quoting each report's beginning, OK when there is none (always
+  // in a normal build); once it has returned them, later calls only stop. The destructor calls it
+  // and fails the running doctest test on a report; other owners call it and fail on non-OK.
+  Status StopAll();
+
   // ----- Looking inside.
   // One command on a fresh connection to the stack's Redis, e.g. {"XLEN", "..."}.
   Result<RedisValue> RedisCommand(const std::vector<std::string>& args) const;
@@ -136,6 +144,8 @@ class TestStack {
   std::string LogTail(Component c, size_t lines = 40) const;
   // The ends of all four logs, labelled: what a failing test should print.
   std::string AllLogTails(size_t lines = 20) const;
+  // The beginning of every sanitizer report in the logs, labelled by log; "" if there is none.
+  std::string SanitizerReports() const;
 
  private:
   // The temporary directory; removed when destroyed. A member of its own so that it goes last,
@@ -169,6 +179,7 @@ class TestStack {
   int http_port_ = 0;
   int metrics_port_ = 0;
   int extra_count_ = 0;  // names the logs of extra uplinks and downlinks
+  bool sanitizer_reported_ = false;  // StopAll() has returned the logs' reports once
 
   // Declared in start order: destroyed (stopped) API first, Redis last.
   ChildProcess redis_;
