@@ -1,11 +1,7 @@
 // The uplink's answers to bad input (SPEC §3 error model): every error is
 // {"error":{"code","message"}} with the documented status; no request, however malformed, crashes
 // the process or leaves partial state, and the uplink keeps serving afterwards.
-#include <arpa/inet.h>
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -74,58 +70,10 @@ void CheckStillServing(TestStack& stack, const HttpClient& http, const Login& fr
 // 413 (before main.cpp ignored SIGPIPE, that write killed the test binary).
 HttpResponse RawRequestHead(int port, const std::string& method, const std::string& path,
                             size_t content_length, const std::string& token) {
-  HttpResponse out;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    out.error = "socket";
-    return out;
-  }
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  std::string raw;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    out.error = "connect";
-  } else {
-    const std::string head = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-                             "Content-Type: application/json\r\nConnection: close\r\n" +
-                             "Authorization: Bearer " + token + "\r\n" +
-                             "Content-Length: " + std::to_string(content_length) + "\r\n\r\n";
-    if (send(fd, head.data(), head.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(head.size())) {
-      out.error = "send";
-    }
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) raw.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  // "HTTP/1.1 413 Reason\r\nName: value\r\n...\r\n\r\nbody"
-  const size_t end_of_head = raw.find("\r\n\r\n");
-  if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12 || end_of_head == std::string::npos) {
-    if (out.error.empty()) out.error = "no HTTP answer: " + raw.substr(0, 200);
-    return out;
-  }
-  out.status = std::stoi(raw.substr(9, 3));
-  size_t line = raw.find("\r\n") + 2;
-  while (line < end_of_head) {
-    size_t eol = raw.find("\r\n", line);
-    const std::string header = raw.substr(line, eol - line);
-    size_t colon = header.find(':');
-    if (colon != std::string::npos) {
-      size_t v = header.find_first_not_of(' ', colon + 1);
-      out.headers.emplace(header.substr(0, colon),
-                          v == std::string::npos ? std::string() : header.substr(v));
-    }
-    line = eol + 2;
-  }
-  out.body = raw.substr(end_of_head + 4);
-  out.json = json::parse(out.body, nullptr, /*allow_exceptions=*/false);
-  if (out.json.is_discarded()) out.json = nullptr;
-  return out;
+  return RawHttpExchange(port, method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                                   "Content-Type: application/json\r\nConnection: close\r\n" +
+                                   "Authorization: Bearer " + token + "\r\n" + "Content-Length: " +
+                                   std::to_string(content_length) + "\r\n\r\n");
 }
 
 // The API tier needs no downlink.

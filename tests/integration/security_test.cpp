@@ -8,11 +8,7 @@
 //
 // Each attack is one row of a table; the test prints how many it tried and how many were refused
 // as expected, and every unexpected answer fails a CHECK naming the request.
-#include <arpa/inet.h>
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -116,58 +112,6 @@ void ExpectRefusal(AttackTally& tally, const HttpClient& http, const std::string
   tally.Record(
       what + ": " + r.Describe() + " (expected " + std::to_string(status) + " " + code + ")",
       IsRefusal(got, status, code), got.Describe().substr(0, 300));
-}
-
-// Sends `raw` bytes as a whole HTTP request on a connection of its own and parses the answer:
-// for requests HttpClient cannot send (a Content-Length larger than what follows, huge
-// headers). status 0 if no HTTP answer came within 10 s.
-HttpResponse RawExchange(int port, const std::string& raw) {
-  HttpResponse out;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    out.error = "socket";
-    return out;
-  }
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    out.error = "connect";
-  } else {
-    // The server may answer and close before it has read everything: a short write is fine.
-    send(fd, raw.data(), raw.size(), MSG_NOSIGNAL);
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  const size_t end_of_head = answer.find("\r\n\r\n");
-  if (answer.rfind("HTTP/1.", 0) != 0 || answer.size() < 12 || end_of_head == std::string::npos) {
-    if (out.error.empty()) out.error = "no HTTP answer: " + answer.substr(0, 200);
-    return out;
-  }
-  out.status = std::stoi(answer.substr(9, 3));
-  size_t line = answer.find("\r\n") + 2;
-  while (line < end_of_head) {
-    size_t eol = answer.find("\r\n", line);
-    const std::string header = answer.substr(line, eol - line);
-    size_t colon = header.find(':');
-    if (colon != std::string::npos) {
-      size_t v = header.find_first_not_of(' ', colon + 1);
-      out.headers.emplace(header.substr(0, colon),
-                          v == std::string::npos ? std::string() : header.substr(v));
-    }
-    line = eol + 2;
-  }
-  out.body = answer.substr(end_of_head + 4);
-  out.json = json::parse(out.body, nullptr, /*allow_exceptions=*/false);
-  if (out.json.is_discarded()) out.json = nullptr;
-  return out;
 }
 
 std::string RawHead(const std::string& method, const std::string& path, const std::string& token,
@@ -516,7 +460,7 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
                     "invalid_json");
     }
     // Over the 256 KiB request limit, announced in Content-Length and refused before reading.
-    HttpResponse big = RawExchange(
+    HttpResponse big = RawHttpExchange(
         stack.http_port(), RawHead(method, path, alice.token, "Content-Length: 300000\r\n"));
     tally.Record("body: Content-Length 300000 on " + method + " " + path + " (expected 413)",
                  IsRefusal(big, 413, "too_large"), big.Describe().substr(0, 300));
@@ -530,7 +474,7 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
     snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
     for (int i = 0; i < 10; ++i) raw += size_line + chunk + "\r\n";
     raw += "0\r\n\r\n";
-    HttpResponse big = RawExchange(stack.http_port(), raw);
+    HttpResponse big = RawHttpExchange(stack.http_port(), raw);
     tally.Record("body: chunked 320 KiB POST /v1/messages (expected 413)",
                  IsRefusal(big, 413, "too_large"), big.Describe().substr(0, 300));
   }
@@ -700,7 +644,7 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
                 {"GET", "/v1/sync?after=0&x=" + std::string(9000, 'x'), ""}, Bearer(alice.token),
                 413, "too_large");
   {
-    HttpResponse r = RawExchange(
+    HttpResponse r = RawHttpExchange(
         stack.http_port(),
         RawHead("GET", "/v1/sync", alice.token, "X-Pad: " + std::string(65536, 'p') + "\r\n"));
     tally.Record("header: one 64 KiB header line (expected 400 invalid_json)",

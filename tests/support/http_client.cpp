@@ -1,5 +1,10 @@
 #include "tests/support/http_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdio>
 
@@ -83,6 +88,55 @@ std::string UrlEncode(const std::string& s) {
       out += buf;
     }
   }
+  return out;
+}
+
+HttpResponse RawHttpExchange(int port, const std::string& raw) {
+  HttpResponse out;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    out.error = "socket";
+    return out;
+  }
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    out.error = "connect";
+  } else {
+    // The server may answer and close before it has read everything: a short write is fine.
+    send(fd, raw.data(), raw.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t end_of_head = answer.find("\r\n\r\n");
+  if (answer.rfind("HTTP/1.", 0) != 0 || answer.size() < 12 || end_of_head == std::string::npos) {
+    if (out.error.empty()) out.error = "no HTTP answer: " + answer.substr(0, 200);
+    return out;
+  }
+  out.status = std::stoi(answer.substr(9, 3));
+  size_t line = answer.find("\r\n") + 2;
+  while (line < end_of_head) {
+    size_t eol = answer.find("\r\n", line);
+    const std::string header = answer.substr(line, eol - line);
+    size_t colon = header.find(':');
+    if (colon != std::string::npos) {
+      size_t v = header.find_first_not_of(' ', colon + 1);
+      out.headers.emplace(header.substr(0, colon),
+                          v == std::string::npos ? std::string() : header.substr(v));
+    }
+    line = eol + 2;
+  }
+  out.body = answer.substr(end_of_head + 4);
+  out.json = nlohmann::json::parse(out.body, nullptr, /*allow_exceptions=*/false);
+  if (out.json.is_discarded()) out.json = nullptr;
   return out;
 }
 

@@ -34,6 +34,12 @@ struct HttpResponse {
   std::string Describe() const;
 };
 
+// Sends `raw` bytes as a whole HTTP request to 127.0.0.1:`port` on a connection of its own and
+// parses the answer: for requests HttpClient cannot send (a Content-Length larger than what
+// follows, huge header lines, a head without its body). A short write is fine: the server may
+// answer and close before reading everything. status 0 if no HTTP answer came within 10 s.
+HttpResponse RawHttpExchange(int port, const std::string& raw);
+
 class HttpClient {
  public:
   explicit HttpClient(int port, std::string host = "127.0.0.1");
