@@ -95,6 +95,7 @@ Result<ClientIdentity> AccessPolicy::Authenticate(std::string_view client_id,
   device.user_id = claims.user_id;
   device.device_id = claims.device_id;
   device.session_id = claims.session_id;
+  device.expires_at_s = claims.expires_at;
   return device;
 }
 

@@ -45,6 +45,10 @@ struct ClientIdentity {
   std::string user_id;     // for the service account: the configured service user
   std::string device_id;   // devices only
   std::string session_id;  // devices only
+  // The token's `exp` (seconds since the Unix epoch); devices only. The broker drops a device's
+  // connection once it has passed (BrokerAuthPlugin::DropExpired), as the uplink refuses the token
+  // from then on; the service account's connection is never dropped for it.
+  int64_t expires_at_s = 0;
 
   bool is_service() const { return kind == Kind::kService; }
   bool operator==(const ClientIdentity&) const = default;

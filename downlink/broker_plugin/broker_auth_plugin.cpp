@@ -272,6 +272,10 @@ int BrokerAuthPlugin::OnTick(const mosquitto_evt_tick& /*event*/) {
   // schedule, on the steady clock so that a wall-clock jump can't stall it.
   int64_t now_steady_ms = SteadyClockMs();
   RunDueKicks(now_steady_ms);
+  if (now_steady_ms >= next_expiry_check_steady_ms_) {
+    next_expiry_check_steady_ms_ = now_steady_ms + kExpiryCheckIntervalMs;
+    DropExpired(WallClockMs());
+  }
   if (now_steady_ms < next_refresh_steady_ms_) return MOSQ_ERR_SUCCESS;
   next_refresh_steady_ms_ = now_steady_ms + refresh_interval_ms_;
 
@@ -286,6 +290,16 @@ int BrokerAuthPlugin::OnTick(const mosquitto_evt_tick& /*event*/) {
                          devices.size());
   }
   return MOSQ_ERR_SUCCESS;
+}
+
+void BrokerAuthPlugin::DropExpired(int64_t now_wall_ms) {
+  // Collected first: each kick runs the client's DISCONNECT event, which edits the registry.
+  for (const std::string& client_id : clients_.ExpiredDevices(now_wall_ms / 1000)) {
+    int rc = mosquitto_kick_client_by_clientid(client_id.c_str(), /*with_will=*/false);
+    mosquitto_log_printf(rc == MOSQ_ERR_SUCCESS ? MOSQ_LOG_NOTICE : MOSQ_LOG_WARNING,
+                         "courier: kicked client=%s reason=token expired%s", client_id.c_str(),
+                         rc == MOSQ_ERR_SUCCESS ? "" : " (the kick failed)");
+  }
 }
 
 int BrokerAuthPlugin::OnControl(const mosquitto_evt_control& event) {

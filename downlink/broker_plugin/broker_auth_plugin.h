@@ -71,6 +71,10 @@ class BrokerAuthPlugin {
   void Kick(const ControlCommand& command, const ClientIdentity& sender);
   // Carries out the scheduled kicks that are due (from OnTick).
   void RunDueKicks(int64_t now_steady_ms);
+  // Disconnects the devices whose token has expired (from OnTick, once a second): a token is
+  // checked at CONNECT, and a connection must not outlive what the uplink would accept. The
+  // device's reconnect with that token is refused (CONNACK 5); it logs in again.
+  void DropExpired(int64_t now_wall_ms);
   void LeaveRoom(const ControlCommand& command, const ClientIdentity& sender);
   // Marks the devices offline and queues a presence task for each user who went offline. OK,
   // or the first failure (the marks then lapse within the ttl).
@@ -87,6 +91,8 @@ class BrokerAuthPlugin {
   ClientRegistry clients_;
   int64_t refresh_interval_ms_;
   int64_t next_refresh_steady_ms_ = 0;
+  int64_t next_expiry_check_steady_ms_ = 0;
+  static constexpr int64_t kExpiryCheckIntervalMs = 1000;
 
   // How long a kicked device keeps its connection, for its session.kicked notice to go out.
   static constexpr int64_t kKickGraceMs = 250;

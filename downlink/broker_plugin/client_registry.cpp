@@ -87,4 +87,13 @@ std::vector<DeviceRef> ClientRegistry::OnlineDevices() const {
   return devices;
 }
 
+std::vector<std::string> ClientRegistry::ExpiredDevices(int64_t now_s) const {
+  std::vector<std::string> expired;
+  for (const auto& [client_id, holders] : by_client_id_) {
+    const ClientIdentity& newest = by_handle_.at(holders.back()).identity;
+    if (!newest.is_service() && newest.expires_at_s <= now_s) expired.push_back(client_id);
+  }
+  return expired;
+}
+
 }  // namespace courier::broker

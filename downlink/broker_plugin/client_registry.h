@@ -75,6 +75,10 @@ class ClientRegistry {
   // Every device with at least one connection, once per client id.
   std::vector<DeviceRef> OnlineDevices() const;
 
+  // The client ids whose current (newest) connection is a device whose token expired at or
+  // before `now_s`. One pass over the devices: the plugin asks once a second.
+  std::vector<std::string> ExpiredDevices(int64_t now_s) const;
+
   // Connections, devices and service together.
   size_t size() const { return by_handle_.size(); }
 

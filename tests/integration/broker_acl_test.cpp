@@ -425,6 +425,36 @@ TEST_CASE("broker: CONNECT is refused for bad tokens and mismatched identities")
   CHECK(good.Subscribe({"courier/u/bob"}) == std::vector<int>{1});
 }
 
+TEST_CASE("broker: a connection is dropped when its token expires, and the token is refused") {
+  TestStack stack;
+  HttpClient http(stack.http_port());
+  Register(http, "bob");
+  Login bob = LogIn(http, "bob", "phone");
+  JwtCodec stack_codec({stack.jwt_secret()});
+  // bob's own session, with a token that lives 3 more seconds (only the secret's holder can
+  // make one; the uplink issues tokens for --token-ttl-s, at least a minute).
+  TokenClaims claims = ClaimsOf(bob.token);
+  const int64_t now_s = WallMs() / 1000;
+  claims.expires_at = now_s + 3;
+  const std::string short_lived = stack_codec.Sign(claims);
+  MqttDevice phone(stack.mqtt_port());
+  REQUIRE_MESSAGE(phone.Connect("bob:phone", "bob", short_lived), phone.last_error());
+  MqttDevice other(stack.mqtt_port());  // the same session, with its normal 24 h token
+  Login bob_laptop = LogIn(http, "bob", "laptop", "desktop");
+  ConnectDevice(other, bob_laptop, stack, kConnectTimeout);
+
+  // The broker checks once a second: the drop comes within ~1 s of the expiry.
+  CHECK_MESSAGE(phone.WaitForDisconnect(8000ms), stack.LogTail(Component::kBroker));
+  CHECK(WallMs() / 1000 >= claims.expires_at);
+  CHECK_MESSAGE(stack.LogTail(Component::kBroker).find("client=bob:phone reason=token expired") !=
+                    std::string::npos,
+                stack.LogTail(Component::kBroker));
+  MqttDevice again(stack.mqtt_port());
+  CHECK_FALSE(again.Connect("bob:phone", "bob", short_lived, std::chrono::seconds(30), 5000ms));
+  // Another device's connection is untouched.
+  CHECK(other.Connected());
+}
+
 TEST_CASE("broker: logout drops the device's connection and its token is refused from then on") {
   TestStack stack;
   HttpClient http(stack.http_port());

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -63,6 +64,7 @@ ClientIdentity Device(std::string user = "alice", std::string device = "phone") 
   id.user_id = std::move(user);
   id.device_id = std::move(device);
   id.session_id = "s1";
+  id.expires_at_s = kNow + 3600;
   return id;
 }
 
@@ -103,6 +105,7 @@ TEST_SUITE("broker access policy: connect") {
     CHECK(r->user_id == "alice");
     CHECK(r->device_id == "phone");
     CHECK(r->session_id == "s1");
+    CHECK(r->expires_at_s == DeviceClaims().expires_at);
   }
 
   TEST_CASE("a device is refused when username or client id disagree with the token") {
@@ -653,6 +656,30 @@ TEST_SUITE("broker client registry") {
     registry.Add(&conn3, Service());
     std::vector<DeviceRef> devices = registry.OnlineDevices();
     CHECK(devices.size() == 2);
+  }
+
+  TEST_CASE("expired devices: by their newest connection's token, never the service account") {
+    ClientRegistry registry;
+    ClientIdentity phone = Device("alice", "phone");
+    phone.expires_at_s = kNow;
+    ClientIdentity laptop = Device("alice", "laptop");
+    laptop.expires_at_s = kNow + 1;
+    ClientIdentity service = Service();  // expires_at_s 0: not a device token, never dropped
+    registry.Add(&conn1, phone);
+    registry.Add(&conn2, laptop);
+    registry.Add(&conn3, service);
+    CHECK(registry.ExpiredDevices(kNow - 1).empty());
+    CHECK(registry.ExpiredDevices(kNow) == std::vector<std::string>{"alice:phone"});
+    std::vector<std::string> later = registry.ExpiredDevices(kNow + 1);
+    std::sort(later.begin(), later.end());
+    CHECK(later == std::vector<std::string>{"alice:laptop", "alice:phone"});
+
+    // A takeover by a connection with a fresh token: the device is no longer expired.
+    int conn4 = 0;
+    ClientIdentity fresh_phone = Device("alice", "phone");
+    fresh_phone.expires_at_s = kNow + 3600;
+    registry.Add(&conn4, fresh_phone);
+    CHECK(registry.ExpiredDevices(kNow).empty());
   }
 }
 
