@@ -48,7 +48,12 @@ InboxSequencer::Step InboxSequencer::OnPush(const nlohmann::json& envelope) {
   Step step;
   int64_t seq = SeqOf(envelope);
   if (seq < 0) return step;
-  std::string epoch = envelope.value("epoch", std::string());
+  // Not value("epoch", ...): it throws when the field is there but not a string, and a push is
+  // untrusted input. A malformed epoch counts as none.
+  auto epoch_field = envelope.find("epoch");
+  std::string epoch = epoch_field != envelope.end() && epoch_field->is_string()
+                          ? epoch_field->get<std::string>()
+                          : std::string();
   if (!AdoptEpoch(epoch, &step)) {
     // A push under the new epoch may well be the first of it; hold it for the resync.
     held_.emplace(seq, envelope);

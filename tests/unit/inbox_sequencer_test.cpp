@@ -177,4 +177,17 @@ TEST_CASE("sequencer: envelopes without a seq are ignored; holding is bounded") 
   CHECK(s.held() == 0);
 }
 
+// Found by tests/fuzz (client_codec): json::value("epoch", "") throws when the field is there but
+// not a string, and the exception escaped the client's event thread.
+TEST_CASE("sequencer: a push whose epoch is not a string is taken as one without an epoch") {
+  InboxSequencer s(0, "e1");
+  InboxSequencer::Step step;
+  CHECK_NOTHROW(step = s.OnPush({{"seq", 1}, {"epoch", 7}}));
+  CHECK(Seqs(step) == std::vector<int64_t>{1});
+  CHECK_FALSE(step.reset);
+  CHECK(s.epoch() == "e1");
+  CHECK_NOTHROW(s.OnPush({{"seq", 2}, {"epoch", nullptr}}));
+  CHECK(s.last_seq() == 2);
+}
+
 }  // namespace courier::client
