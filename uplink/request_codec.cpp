@@ -63,7 +63,8 @@ Result<std::string> Password(const json& j) {
 
 // A non-negative decimal integer with no sign, spaces or fraction, at most 2^53.
 std::optional<int64_t> ParseCount(std::string_view s) {
-  if (s.empty() || s.size() > 16) return std::nullopt;
+  // from_chars takes a leading '-', and "-0" would pass the v < 0 check below.
+  if (s.empty() || s.size() > 16 || s.front() == '-') return std::nullopt;
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size() || v < 0) return std::nullopt;
