@@ -56,10 +56,20 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
   // Nagle's algorithm plus delayed ACKs adds ~40 ms to every keep-alive request.
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(1000000);
-  server_->set_keep_alive_timeout(30);
+  server_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
   server_->set_read_timeout(options_.read_timeout_s, 0);
   server_->set_write_timeout(options_.read_timeout_s, 0);
   server_->set_payload_max_length(options_.max_request_bytes);
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    size_t bytes = 0;
+    for (const auto& [name, value] : req.headers) bytes += name.size() + value.size();
+    if (req.headers.size() <= options_.max_header_fields && bytes <= options_.max_header_bytes) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    WriteResponse(ErrorResponse(Status::TooLarge("too many or too large header fields")), &res);
+    res.set_header("Connection", "close");  // the body, if any, was not read
+    return httplib::Server::HandlerResponse::Handled;
+  });
 
   // Requests with a body are read through a ContentReader: httplib would otherwise parse
   // form-encoded bodies itself (curl -d sends that content type) and refuse those over 8 KiB.

@@ -24,6 +24,14 @@ struct HttpServerOptions {
   int threads = 16;
   size_t max_request_bytes = 256 * 1024;  // bigger requests get 413 before any parsing
   int read_timeout_s = 10;                // a slow client is dropped after this
+  // An idle keep-alive connection (a new one too, before its first byte) holds a worker thread:
+  // it is closed after this. Short, since every worker is one connection (docs/security.md).
+  int keep_alive_timeout_s = 5;
+  // Header fields of one request: more, or more bytes in all, get 413 before routing. The
+  // library has read them by then (it bounds only each line, at 8 KiB): the bound keeps what a
+  // handler sees sane; a reverse proxy bounds what is read (docs/security.md, Gaps).
+  size_t max_header_fields = 100;
+  size_t max_header_bytes = 32 * 1024;
 };
 
 class HttpServer {
