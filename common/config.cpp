@@ -66,6 +66,18 @@ void AddUplinkFlags(CLI::App& app, Config* c) {
   Flag(app, "token-ttl-s", &c->limits.token_ttl_s, "token lifetime");
   Flag(app, "send-rate", &c->limits.send_rate_per_s, "sends per second per user");
   Flag(app, "send-burst", &c->limits.send_burst, "send burst per user");
+  Flag(app, "login-rate-per-user", &c->limits.login_rate_per_user,
+       "failed logins per second per user id (refill of its bucket)");
+  Flag(app, "login-burst-per-user", &c->limits.login_burst_per_user,
+       "failed logins in a row per user id before 429");
+  Flag(app, "login-rate-per-address", &c->limits.login_rate_per_address,
+       "failed logins per second per client address (IPv6: per /64)");
+  Flag(app, "login-burst-per-address", &c->limits.login_burst_per_address,
+       "failed logins in a row per client address before 429");
+  Flag(app, "register-rate-per-address", &c->limits.register_rate_per_address,
+       "registrations per second per client address");
+  Flag(app, "register-burst-per-address", &c->limits.register_burst_per_address,
+       "registrations in a row per client address before 429");
   Flag(app, "group-max-members", &c->limits.group_max_members, "members a group may have");
   Flag(app, "recall-window-s", &c->limits.recall_window_s, "how long a sender may recall");
   Flag(app, "room-history-max", &c->limits.room_history_max, "room messages kept as history");
@@ -117,6 +129,19 @@ Status FinishConfig(Config* c) {
       l.cmid_window_s < 1 || l.group_max_members < 2 || l.recall_window_s < 0 ||
       l.room_history_max < 1) {
     return Status::InvalidField("a limit is out of range");
+  }
+  // A rate is a float, and NaN passes every comparison but one: check `rate > 0` as such.
+  for (double rate :
+       {l.login_rate_per_user, l.login_rate_per_address, l.register_rate_per_address}) {
+    if (!(rate > 0) || rate > 1e6) {
+      return Status::InvalidField("login and register rates must be > 0 and at most 1000000");
+    }
+  }
+  for (int burst :
+       {l.login_burst_per_user, l.login_burst_per_address, l.register_burst_per_address}) {
+    if (burst < 1 || burst > 1000000) {
+      return Status::InvalidField("login and register bursts must be 1..1000000");
+    }
   }
   if (c->pbkdf2_iterations < 1000) return Status::InvalidField("pbkdf2-iterations must be >= 1000");
   return Status::Ok();

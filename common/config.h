@@ -44,6 +44,14 @@ struct Limits {
   int64_t token_ttl_s = 24 * 3600;
   double send_rate_per_s = 50;
   int send_burst = 100;
+  // Login and registration limits (docs/design.md, "Login and registration limits"). A login
+  // counts against its user's and its address's bucket only when the password is wrong.
+  double login_rate_per_user = 0.05;  // failed logins a second per user id: one every 20 s
+  int login_burst_per_user = 10;
+  double login_rate_per_address = 0.1;  // failed logins a second per client address
+  int login_burst_per_address = 20;
+  double register_rate_per_address = 0.02;  // registrations a second per address: 72 an hour
+  int register_burst_per_address = 20;
   int presence_max_users = 100;  // users in one GET /v1/presence
   int group_max_members = 2000;
   int64_t recall_window_s = 120;

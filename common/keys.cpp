@@ -33,6 +33,7 @@ std::string PlatformSession(std::string_view u, std::string_view p) {
 }
 std::string Cmid(std::string_view u, std::string_view cmid) { return UserKey(u, "cmid", cmid); }
 std::string SendRate(std::string_view u) { return UserKey(u, "rate"); }
+std::string LoginFailures(std::string_view u) { return UserKey(u, "loginfail"); }
 std::string Acks(std::string_view u) { return UserKey(u, "acks"); }
 std::string Online(std::string_view u) { return UserKey(u, "online"); }
 std::string LastSeen(std::string_view u) { return UserKey(u, "seen"); }
@@ -70,6 +71,17 @@ std::string RoomMembers(std::string_view r) {
   conv.append(r);
   return ConvKey(conv, "members");
 }
+
+namespace {
+std::string AddressKey(std::string_view address, std::string_view suffix) {
+  std::string k = "{a:";
+  k.append(address).append("}:").append(suffix);
+  return k;
+}
+}  // namespace
+
+std::string AddressLoginFailures(std::string_view a) { return AddressKey(a, "loginfail"); }
+std::string AddressRegistrations(std::string_view a) { return AddressKey(a, "register"); }
 
 std::string MessageIndex(std::string_view id) {
   std::string k = "{m:";

@@ -1,6 +1,7 @@
 // Redis key layout. Every key carries a hash tag so that one Lua script touches one slot of a
 // Redis Cluster: {u:<user_id>} for everything a user owns, {c:<conv>} for a conversation,
-// {dq:<n>} for a delivery-queue shard. docs/design.md describes each key.
+// {dq:<n>} for a delivery-queue shard, {a:<address>} for what is counted per client address.
+// docs/design.md describes each key.
 //
 // Pure functions; thread-safe. REQUIRES: ids are valid (common/ids.h), so no escaping is needed.
 #pragma once
@@ -25,6 +26,8 @@ std::string PlatformSession(std::string_view user_id, std::string_view platform)
 std::string Cmid(std::string_view user_id, std::string_view cmid);
 // Hash {tokens, at}: the user's send-rate token bucket.
 std::string SendRate(std::string_view user_id);
+// Hash {tokens, at}: the user's failed-login token bucket; exists only while not full.
+std::string LoginFailures(std::string_view user_id);
 // Hash device_id -> highest seq the device acknowledged.
 std::string Acks(std::string_view user_id);
 // Hash device_id -> online-until (ms since the Unix epoch); written by the broker plugin.
@@ -72,6 +75,13 @@ std::string GroupFeed(std::string_view group_id);
 
 // Rooms: conv "r:<rid>". Set of members.
 std::string RoomMembers(std::string_view room_id);
+
+// Per client address (`address` as uplink/client_address.h makes it: an IPv4 address or an
+// IPv6 /64 prefix). Hash {tokens, at}: the address's failed-login token bucket; exists only while
+// not full.
+std::string AddressLoginFailures(std::string_view address);
+// Hash {tokens, at}: the address's registration token bucket; exists only while not full.
+std::string AddressRegistrations(std::string_view address);
 
 // Hash {conv, conv_seq, from, ts} of a message, kept for the recall window.
 std::string MessageIndex(std::string_view message_id);
