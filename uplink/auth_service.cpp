@@ -3,13 +3,15 @@
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/password.h"
+#include "uplink/client_address.h"
 
 namespace courier {
 
-AuthService::AuthService(MessageStore* store, const JwtCodec* jwt, const Clock* clock,
-                         IdGenerator* ids, int pbkdf2_iterations, int64_t token_ttl_s,
-                         std::string reserved_user_id)
+AuthService::AuthService(MessageStore* store, RateLimiter* limiter, const JwtCodec* jwt,
+                         const Clock* clock, IdGenerator* ids, int pbkdf2_iterations,
+                         int64_t token_ttl_s, std::string reserved_user_id)
     : store_(store),
+      limiter_(limiter),
       jwt_(jwt),
       clock_(clock),
       ids_(ids),
@@ -18,7 +20,23 @@ AuthService::AuthService(MessageStore* store, const JwtCodec* jwt, const Clock* 
       reserved_user_id_(std::move(reserved_user_id)),
       dummy_hash_(HashPassword("courier-dummy-password", pbkdf2_iterations)) {}
 
-Status AuthService::Register(const RegisterRequest& req) {
+Status AuthService::Refusal(const Status& limited, const char* what) {
+  if (limited.code() != Status::Code::kRateLimited) return limited;  // e.g. Unavailable
+  return Status::RateLimited(
+      std::string(what) + "; try again in " + std::to_string(limited.retry_after_s()) + " s",
+      limited.retry_after_s());
+}
+
+Status AuthService::Register(const RegisterRequest& req, std::string_view remote_addr) {
+  const std::string address = ClientAddressOwner(remote_addr);
+  Status limited = limiter_->Take(RateBucket::kRegistrationsPerAddress, address, clock_->NowMs());
+  if (!limited.ok()) {
+    if (limited.code() == Status::Code::kRateLimited) {
+      spdlog::info("register rate_limited address={} retry_after_s={}", address,
+                   limited.retry_after_s());
+    }
+    return Refusal(limited, "too many registrations from this address");
+  }
   if (req.user_id == reserved_user_id_) {
     return Status::Conflict("user_id " + req.user_id + " is reserved");
   }
@@ -33,15 +51,45 @@ Status AuthService::Register(const RegisterRequest& req) {
   return s;
 }
 
-Result<LoginResult> AuthService::Login(const LoginRequest& req) {
+Result<LoginResult> AuthService::Login(const LoginRequest& req, std::string_view remote_addr) {
+  // Tokens first, the hash after: a refused attempt costs two Redis round trips, no PBKDF2.
+  const std::string address = ClientAddressOwner(remote_addr);
+  const int64_t start_ms = clock_->NowMs();
+  Status limited = limiter_->Take(RateBucket::kLoginFailuresPerAddress, address, start_ms);
+  const char* refused_by = "too many failed logins from this address";
+  if (limited.ok()) {
+    limited = limiter_->Take(RateBucket::kLoginFailuresPerUser, req.user_id, start_ms);
+    refused_by = "too many failed logins for this user";
+    // Nothing was checked: the address's token was not used.
+    if (!limited.ok()) limiter_->GiveBack(RateBucket::kLoginFailuresPerAddress, address, start_ms);
+  }
+  if (!limited.ok()) {
+    if (limited.code() == Status::Code::kRateLimited) {
+      spdlog::info("login rate_limited user={} address={} retry_after_s={} ({})", req.user_id,
+                   address, limited.retry_after_s(), refused_by);
+    }
+    return Refusal(limited, refused_by);
+  }
+  // Only a wrong password keeps the tokens; a right one, or a check that could not be made,
+  // gives them back. A failed give-back leaves the token taken until the refill: harmless.
+  auto give_back = [&] {
+    const int64_t now = clock_->NowMs();
+    limiter_->GiveBack(RateBucket::kLoginFailuresPerUser, req.user_id, now);
+    limiter_->GiveBack(RateBucket::kLoginFailuresPerAddress, address, now);
+  };
+
   auto hash = store_->PasswordHash(req.user_id);
-  if (!hash.ok() && hash.status().code() != Status::Code::kNotFound) return hash.status();
+  if (!hash.ok() && hash.status().code() != Status::Code::kNotFound) {
+    give_back();
+    return hash.status();
+  }
   bool known = hash.ok();
   bool good = VerifyPassword(req.password, known ? *hash : dummy_hash_) && known;
   if (!good) {
-    spdlog::info("login refused user={} device={}", req.user_id, req.device_id);
+    spdlog::info("login refused user={} device={} address={}", req.user_id, req.device_id, address);
     return Status::Unauthorized("wrong user_id or password");
   }
+  give_back();
 
   int64_t now_ms = clock_->NowMs();
   LoginResult out;

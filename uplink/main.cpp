@@ -12,6 +12,7 @@
 #include "common/metrics.h"
 #include "common/process_setup.h"
 #include "common/redis_message_store.h"
+#include "common/redis_rate_limiter.h"
 #include "common/redis_social_store.h"
 #include "uplink/auth_service.h"
 #include "uplink/broker_probe.h"
@@ -49,8 +50,14 @@ int main(int argc, char** argv) {
   policy.recall_window_ms = config.limits.recall_window_s * 1000;
   policy.room_history_max = config.limits.room_history_max;
   RedisMessageStore store(&redis, policy);
-  AuthService auth(&store, &jwt, &clock, &ids, config.pbkdf2_iterations, config.limits.token_ttl_s,
-                   config.mqtt.service_user);
+  const Limits& l = config.limits;
+  RateLimits rate_limits;
+  rate_limits.login_per_user = {l.login_rate_per_user, l.login_burst_per_user};
+  rate_limits.login_per_address = {l.login_rate_per_address, l.login_burst_per_address};
+  rate_limits.register_per_address = {l.register_rate_per_address, l.register_burst_per_address};
+  RedisRateLimiter limiter(&redis, rate_limits);
+  AuthService auth(&store, &limiter, &jwt, &clock, &ids, config.pbkdf2_iterations,
+                   config.limits.token_ttl_s, config.mqtt.service_user);
   RedisSocialStore social(&redis, policy);
   MessagingService messaging(&store, &social, &clock, &ids, config.limits);
   GroupService groups(&social, &clock, &ids, config.limits);

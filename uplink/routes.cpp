@@ -55,7 +55,7 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
        [auth](const ApiRequest& req, const Caller&) -> Result<ApiResponse> {
          auto r = ParseRegisterRequest(req.body);
          if (!r.ok()) return r.status();
-         Status s = auth->Register(*r);
+         Status s = auth->Register(*r, req.remote_addr);
          if (!s.ok()) return s;
          return JsonResponse(201, json{{"user_id", r->user_id}}.dump());
        }},
@@ -63,7 +63,7 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
        [auth, config](const ApiRequest& req, const Caller&) -> Result<ApiResponse> {
          auto r = ParseLoginRequest(req.body);
          if (!r.ok()) return r.status();
-         auto l = auth->Login(*r);
+         auto l = auth->Login(*r, req.remote_addr);
          if (!l.ok()) return l.status();
          json body = {{"token", l->token},
                       {"expires_at", l->expires_at_ms},

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/unit/memory_message_store.h"
+#include "tests/unit/memory_rate_limiter.h"
 #include "uplink/routes.h"
 
 namespace courier::testing {
@@ -31,15 +32,25 @@ class CountingIds final : public IdGenerator {
 
 struct Api {
   Api()
-      : jwt({"test-secret"}),
-        auth(&store, &jwt, &clock, &ids, 1000, config.limits.token_ttl_s, "courier-service"),
+      : limiter(RateLimitsOf(config.limits)),
+        jwt({"test-secret"}),
+        auth(&store, &limiter, &jwt, &clock, &ids, 1000, config.limits.token_ttl_s,
+             "courier-service"),
         messaging(&store, /*social=*/nullptr, &clock, &ids, config.limits),
         router(RouteDeps{&auth, &messaging, &metrics, &config, [this] { return store.Ping(); }}) {}
 
+  static RateLimits RateLimitsOf(const Limits& l) {
+    return {{l.login_rate_per_user, l.login_burst_per_user},
+            {l.login_rate_per_address, l.login_burst_per_address},
+            {l.register_rate_per_address, l.register_burst_per_address}};
+  }
+
   ApiResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
                    const std::string& token = "",
-                   std::multimap<std::string, std::string> query = {}) {
+                   std::multimap<std::string, std::string> query = {},
+                   const std::string& remote_addr = "192.0.2.1") {
     ApiRequest req;
+    req.remote_addr = remote_addr;
     req.method = method;
     req.path = path;
     req.body = body;
@@ -69,6 +80,7 @@ struct Api {
   MemoryMessageStore store;
   FakeClock clock;
   CountingIds ids;
+  MemoryRateLimiter limiter;
   JwtCodec jwt;
   MetricsRegistry metrics;
   AuthService auth;
