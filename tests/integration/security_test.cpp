@@ -8,11 +8,16 @@
 //
 // Each attack is one row of a table; the test prints how many it tried and how many were refused
 // as expected, and every unexpected answer fails a CHECK naming the request.
+//
+// A second case guesses passwords against the login limits (per user id and per client address,
+// clients on 127.0.0.x) and floods registrations. Both cases end by reading every log of the
+// stack: no token the stack issued, no password used and not the JWT secret may appear in any.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -148,10 +153,18 @@ RedisValue RedisOrDie(const TestStack& stack, const std::vector<std::string>& ar
   return *r;
 }
 
-// Every key and its content (DUMP). Two kinds of keys change without any request, and are
-// compared by what a request could change: a stream (the downlink's consumer group records
-// read times) by its length and newest id, a device-online hash (refreshed by the broker every
-// 30 s) by its fields.
+// The token buckets of the login and registration limits: a refused login or registration is
+// meant to change them (that is how failures are counted), so snapshots leave them out; the
+// limits have a case of their own below.
+bool IsRateBucket(const std::string& key) {
+  return (key.starts_with("{u:") || key.starts_with("{a:")) &&
+         (key.ends_with("}:loginfail") || key.ends_with("}:register"));
+}
+
+// Every key and its content (DUMP), but the rate buckets. Two kinds of keys change without any
+// request, and are compared by what a request could change: a stream (the downlink's consumer
+// group records read times) by its length and newest id, a device-online hash (refreshed by the
+// broker every 30 s) by its fields.
 RedisState Snapshot(const TestStack& stack) {
   RedisState out;
   std::string cursor = "0";
@@ -161,6 +174,7 @@ RedisState Snapshot(const TestStack& stack) {
     cursor = page.elements[0].str;
     for (const RedisValue& k : page.elements[1].elements) {
       const std::string& key = k.str;
+      if (IsRateBucket(key)) continue;
       const std::string type = RedisOrDie(stack, {"TYPE", key}).str;
       KeyState s;
       s.pttl = RedisOrDie(stack, {"PTTL", key}).integer;
@@ -240,6 +254,56 @@ double Seconds(Steady::time_point since) {
   return std::chrono::duration<double>(Steady::now() - since).count();
 }
 
+// ----- Secrets in logs.
+
+// What must never be written to a log: each token with its signature alone (a log that cut a
+// token short would still leak that), each password, the JWT secret.
+class Secrets {
+ public:
+  void AddToken(const std::string& token) {
+    Add(token, "token");
+    Add(token.substr(token.rfind('.') + 1), "token signature");
+  }
+  void AddPassword(const std::string& password) { Add(password, "password"); }
+  void AddJwtSecret(const std::string& secret) { Add(secret, "JWT secret"); }
+  size_t size() const { return kinds_.size(); }
+  const std::map<std::string, std::string>& all() const { return kinds_; }
+
+ private:
+  void Add(const std::string& secret, const char* kind) {
+    // Short strings would match by chance ("x"); every secret here is longer.
+    REQUIRE_MESSAGE(secret.size() >= 8, kind << " too short to search for: " << secret);
+    kinds_.emplace(secret, kind);
+  }
+  std::map<std::string, std::string> kinds_;  // secret -> what it is
+};
+
+// Stops the stack (so every log is complete), then reads each of its logs line by line and
+// CHECKs that no secret appears in any. Prints how much it checked.
+void CheckNoSecretsInLogs(TestStack& stack, const Secrets& secrets) {
+  Status stopped = stack.StopAll();
+  CHECK_MESSAGE(stopped.ok(), stopped.message());
+  size_t files = 0, lines = 0, found = 0;
+  for (const std::string& path : stack.LogPaths()) {
+    ++files;
+    std::ifstream in(path);
+    std::string line;
+    for (size_t n = 1; std::getline(in, line); ++n) {
+      ++lines;
+      for (const auto& [secret, kind] : secrets.all()) {
+        if (line.find(secret) == std::string::npos) continue;
+        ++found;
+        FAIL_CHECK("a " << kind << " is in " << path << " line " << n << ": "
+                        << Printable(line.substr(0, 300)));
+      }
+    }
+  }
+  CHECK(files > 0);
+  MESSAGE("logs: " << secrets.size() << " secrets (tokens, token signatures, passwords, the JWT "
+                   << "secret) searched for in " << lines << " lines of " << files
+                   << " logs: " << found << " found");
+}
+
 TEST_CASE("security: every attack on the uplink and the broker is refused, and nothing changes") {
   const auto test_start = Steady::now();
   TestStack stack;
@@ -255,7 +319,7 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
   Login alice_old = LogIn(http, "alice", "old", "web");
   REQUIRE(http.Delete("/v1/sessions/current", alice_old.token).status == 204);
   Login alice_replaced = LogIn(http, "alice", "tablet", "android");
-  LogIn(http, "alice", "tablet2", "android");
+  Login alice_tablet2 = LogIn(http, "alice", "tablet2", "android");
 
   // bob writes to carol; bob asks carol to be friends; carol's group vg has bob, not alice;
   // carol's group ag has alice as a plain member; bob is in room vroom, alice is not.
@@ -270,13 +334,14 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
 
   // The victims' devices, alice's device, and a watcher on the service account that sees
   // whatever the broker routes on the downlink's topics.
+  const std::string service_token = ServiceToken(stack);
   MqttDevice bob_phone(stack.mqtt_port()), carol_phone(stack.mqtt_port()),
       alice_phone(stack.mqtt_port()), watch(stack.mqtt_port());
   ConnectDevice(bob_phone, bob, stack, kConnectTimeout);
   REQUIRE(bob_phone.Subscribe({"courier/r/vroom"}) == std::vector<int>{1});
   ConnectDevice(carol_phone, carol, stack, kConnectTimeout);
   ConnectDevice(alice_phone, alice, stack, kConnectTimeout);
-  REQUIRE_MESSAGE(watch.Connect("security-watch", stack.options().service_user, ServiceToken(stack),
+  REQUIRE_MESSAGE(watch.Connect("security-watch", stack.options().service_user, service_token,
                                 std::chrono::seconds(30), kConnectTimeout),
                   watch.last_error());
   REQUIRE(watch.Subscribe({"courier/#"}) == std::vector<int>{1});
@@ -846,6 +911,182 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
                        << " refused as expected, in " << seconds << " s");
   for (const std::string& f : tally.failures()) MESSAGE("NOT REFUSED: " << f);
   CHECK(tally.refused() == tally.tried());
+
+  // ===== 6. No secret in any log. =====
+  Secrets secrets;
+  for (const Login* l : {&alice, &bob, &carol, &alice_old, &alice_replaced, &alice_tablet2}) {
+    secrets.AddToken(l->token);
+  }
+  secrets.AddToken(service_token);
+  for (const TokenClaims& c : {expired, as_bob, service, fresh_other_device, service_bob}) {
+    secrets.AddToken(stack_codec.Sign(c));  // signed with the stack's secret: real credentials
+  }
+  for (const char* u : {"alice", "bob", "carol", "dave"}) secrets.AddPassword(PasswordOf(u));
+  secrets.AddPassword("new-password");
+  secrets.AddJwtSecret(stack.jwt_secret());
+  CheckNoSecretsInLogs(stack, secrets);
+}
+
+// ----- Login and registration limits.
+
+// The calls of one Redis command so far (INFO commandstats), e.g. "hget": the password hash is
+// read with HGET, so an unchanged count means no login was checked against a password.
+long long CommandCalls(const TestStack& stack, const std::string& command) {
+  const std::string info = RedisOrDie(stack, {"INFO", "commandstats"}).str;
+  const std::string field = "cmdstat_" + command + ":calls=";
+  size_t at = info.find(field);
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+}
+
+// The keys matching `pattern` (KEYS: fine on a test's small Redis).
+size_t KeyCount(const TestStack& stack, const std::string& pattern) {
+  return RedisOrDie(stack, {"KEYS", pattern}).elements.size();
+}
+
+HttpResponse LoginAs(const HttpClient& http, const std::string& user, const std::string& password,
+                     const std::string& device = "phone") {
+  return http.Post("/v1/sessions",
+                   {{"user_id", user}, {"password", password}, {"device_id", device}});
+}
+
+// Retry-After of a 429 in seconds; 0 when missing or not a positive whole number.
+int RetryAfter(const HttpResponse& r) {
+  const std::string v = r.header("Retry-After");
+  if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return std::stoi(v);
+}
+
+// A client the uplink sees at 127.0.0.<n>.
+HttpClient ClientAt(const TestStack& stack, int n) {
+  HttpClient c(stack.http_port());
+  c.set_source_address("127.0.0." + std::to_string(n));
+  return c;
+}
+
+TEST_CASE(
+    "security: password guessing is limited per user and per address, before the hash, "
+    "and registration floods per address") {
+  const auto test_start = Steady::now();
+  TestStackOptions options;
+  options.start_downlink = false;  // the API alone; no MQTT client either (HGET counts below)
+  // Per user 3 failed logins, then one every 2 s; per address 8, then one every 5 s; per address
+  // 10 registrations, then one every 100 s.
+  options.uplink_args = {
+      "--login-burst-per-user",       "3",  "--login-rate-per-user",       "0.5",
+      "--login-burst-per-address",    "8",  "--login-rate-per-address",    "0.2",
+      "--register-burst-per-address", "10", "--register-rate-per-address", "0.01"};
+  TestStack stack(options);
+  HttpClient http(stack.http_port());  // 127.0.0.1: the rightful users
+  AttackTally tally;
+  Secrets secrets;
+  secrets.AddJwtSecret(stack.jwt_secret());
+  for (const char* u : {"alice", "bob", "carol"}) {
+    Register(http, u);
+    secrets.AddPassword(PasswordOf(u));
+  }
+  auto log_in_ok = [&](const HttpClient& client, const std::string& user, const char* what) {
+    HttpResponse r = LoginAs(client, user, PasswordOf(user));
+    CHECK_MESSAGE(r.status == 200, what << ": " << r.Describe());
+    if (r.status == 200) secrets.AddToken(r.json["token"].get<std::string>());
+    return r;
+  };
+  log_in_ok(http, "alice", "alice before the attack");
+
+  // ----- 1. Guessing alice's password from 127.0.0.2: the burst, then 429 before any hashing.
+  HttpClient guesser = ClientAt(stack, 2);
+  const size_t sessions_before = KeyCount(stack, "{u:alice}:sess:*");
+  for (int i = 0; i < 3; ++i) {
+    const std::string guess = "guess-alice-" + std::to_string(i);
+    secrets.AddPassword(guess);
+    HttpResponse r = LoginAs(guesser, "alice", guess);
+    tally.Record("guess " + std::to_string(i + 1) + " of the burst (expected 401)",
+                 IsRefusal(r, 401, "unauthorized"), r.Describe());
+  }
+  const long long hgets = CommandCalls(stack, "hget");
+  HttpResponse limited = LoginAs(guesser, "alice", "guess-alice-3");
+  secrets.AddPassword("guess-alice-3");
+  tally.Record("guess 4, past the burst (expected 429 rate_limited, Retry-After 1..2)",
+               IsRefusal(limited, 429, "rate_limited") && RetryAfter(limited) >= 1 &&
+                   RetryAfter(limited) <= 2,
+               limited.Describe() + " Retry-After: " + limited.header("Retry-After"));
+  // The right password is refused too while limited, from this address and from another one:
+  // the per-user limit follows the user id, wherever the guesses come from.
+  HttpResponse right = LoginAs(guesser, "alice", PasswordOf("alice"));
+  tally.Record("the right password while limited (expected 429)",
+               IsRefusal(right, 429, "rate_limited"), right.Describe());
+  HttpResponse elsewhere = LoginAs(ClientAt(stack, 3), "alice", PasswordOf("alice"));
+  tally.Record("the right password from 127.0.0.3 while alice is limited (expected 429)",
+               IsRefusal(elsewhere, 429, "rate_limited"), elsewhere.Describe());
+  CHECK_MESSAGE(CommandCalls(stack, "hget") == hgets,
+                "a limited login read a password hash: it was checked, and hashed");
+  CHECK_MESSAGE(KeyCount(stack, "{u:alice}:sess:*") == sessions_before, "a session was created");
+  // Someone else, from another address, is not affected.
+  log_in_ok(ClientAt(stack, 3), "bob", "bob from 127.0.0.3 while alice is limited");
+  // An unknown user id is limited exactly like alice, and its bucket expires.
+  for (int i = 0; i < 3; ++i) LoginAs(ClientAt(stack, 4), "ghost", "guess-ghost-1");
+  secrets.AddPassword("guess-ghost-1");
+  HttpResponse ghost = LoginAs(ClientAt(stack, 4), "ghost", "guess-ghost-1");
+  tally.Record("an unknown user id past the burst (expected the same 429 as alice's)",
+               IsRefusal(ghost, 429, "rate_limited") &&
+                   ghost.json["error"]["message"] == limited.json["error"]["message"],
+               ghost.Describe());
+  const long long ghost_ttl = RedisOrDie(stack, {"PTTL", "{u:ghost}:loginfail"}).integer;
+  CHECK_MESSAGE((ghost_ttl > 0 && ghost_ttl <= 3 * 2000 + 1000),
+                "{u:ghost}:loginfail PTTL " << ghost_ttl);
+  // After Retry-After, alice gets in again.
+  std::this_thread::sleep_for(std::chrono::seconds(RetryAfter(limited)));
+  log_in_ok(guesser, "alice", "alice after Retry-After");
+
+  // ----- 2. One address guessing across many user ids: its burst, then 429 for everyone there.
+  HttpClient sprayer = ClientAt(stack, 5);
+  for (int i = 0; i < 8; ++i) {
+    HttpResponse r = LoginAs(sprayer, "spray" + std::to_string(i), "guess-spray-1");
+    tally.Record("spray user " + std::to_string(i) + " from 127.0.0.5 (expected 401)",
+                 IsRefusal(r, 401, "unauthorized"), r.Describe());
+  }
+  secrets.AddPassword("guess-spray-1");
+  const long long hgets_spray = CommandCalls(stack, "hget");
+  HttpResponse sprayed = LoginAs(sprayer, "spray8", "guess-spray-1");
+  tally.Record("a 9th user id from 127.0.0.5 (expected 429 rate_limited, Retry-After 1..5)",
+               IsRefusal(sprayed, 429, "rate_limited") && RetryAfter(sprayed) >= 1 &&
+                   RetryAfter(sprayed) <= 5,
+               sprayed.Describe() + " Retry-After: " + sprayed.header("Retry-After"));
+  HttpResponse carol_there = LoginAs(sprayer, "carol", PasswordOf("carol"));
+  tally.Record("carol's right password from the limited 127.0.0.5 (expected 429)",
+               IsRefusal(carol_there, 429, "rate_limited"), carol_there.Describe());
+  CHECK(CommandCalls(stack, "hget") == hgets_spray);
+  CHECK_MESSAGE(KeyCount(stack, "{u:carol}:sess:*") == 0, "a session was created");
+  log_in_ok(ClientAt(stack, 6), "carol", "carol from 127.0.0.6");
+  HttpResponse spray_elsewhere = LoginAs(ClientAt(stack, 6), "spray8", "guess-spray-1");
+  CHECK_MESSAGE(spray_elsewhere.status == 401, spray_elsewhere.Describe());
+  // Successful logins never count: many from one address, none refused.
+  for (int i = 0; i < 20; ++i) log_in_ok(http, "bob", "bob's repeated logins from 127.0.0.1");
+
+  // ----- 3. A registration flood from 127.0.0.9: its burst, then 429; nothing created after.
+  HttpClient flood = ClientAt(stack, 9);
+  for (int i = 0; i < 10; ++i) {
+    HttpResponse r = flood.Post(
+        "/v1/users", {{"user_id", "flood" + std::to_string(i)}, {"password", "pw-flood-1"}});
+    CHECK_MESSAGE(r.status == 201, "registration " << i << ": " << r.Describe());
+  }
+  secrets.AddPassword("pw-flood-1");
+  HttpResponse too_many =
+      flood.Post("/v1/users", {{"user_id", "flood10"}, {"password", "pw-flood-1"}});
+  tally.Record("an 11th registration from 127.0.0.9 (expected 429 rate_limited, Retry-After ~100)",
+               IsRefusal(too_many, 429, "rate_limited") && RetryAfter(too_many) >= 90 &&
+                   RetryAfter(too_many) <= 100,
+               too_many.Describe() + " Retry-After: " + too_many.header("Retry-After"));
+  CHECK(RedisOrDie(stack, {"EXISTS", "{u:flood10}:user"}).integer == 0);
+  HttpResponse other =
+      ClientAt(stack, 10).Post("/v1/users", {{"user_id", "flood10"}, {"password", "pw-flood-1"}});
+  CHECK_MESSAGE(other.status == 201, "from another address: " << other.Describe());
+
+  CHECK(stack.Running(Component::kUplink));
+  MESSAGE("login limits: " << tally.tried() << " attempts, " << tally.refused()
+                           << " answered as expected, in " << Seconds(test_start) << " s");
+  for (const std::string& f : tally.failures()) MESSAGE("UNEXPECTED: " << f);
+  CHECK(tally.refused() == tally.tried());
+  CheckNoSecretsInLogs(stack, secrets);
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ HttpResponse HttpClient::Send(const std::string& method, const std::string& path
   const auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(timeout_ - secs);
   client.set_read_timeout(secs.count(), usecs.count());
   client.set_write_timeout(secs.count(), usecs.count());
+  // cpp-httplib binds to this address when no interface has that name.
+  if (!source_address_.empty()) client.set_interface(source_address_);
 
   httplib::Request req;
   req.method = method;

@@ -56,12 +56,16 @@ class HttpClient {
 
   // Read/write timeout per request; default 10 s. Connect timeout is 2 s.
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // The local address requests come from, e.g. "127.0.0.2" (on Linux all of 127.0.0.0/8 is
+  // local): a client the uplink sees at another address. Default: the kernel's choice.
+  void set_source_address(std::string address) { source_address_ = std::move(address); }
   int port() const { return port_; }
 
  private:
   std::string host_;
   int port_;
   std::chrono::milliseconds timeout_{10000};
+  std::string source_address_;
 };
 
 // Percent-encodes a string for a URL path segment or query value.

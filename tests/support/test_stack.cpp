@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -232,6 +233,16 @@ std::string TestStack::log_path(Component c) const {
   return dir_ + "/logs/" + ComponentName(c) + ".log";
 }
 
+std::vector<std::string> TestStack::LogPaths() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_ + "/logs", ec)) {
+    if (entry.is_regular_file()) out.push_back(entry.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 ChildProcess& TestStack::process(Component c) {
   switch (c) {
     case Component::kRedis:
@@ -327,6 +338,9 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
       if (options_.delivery_shards > 0) {
         append({"--delivery-shards", std::to_string(options_.delivery_shards)});
       }
+      // Tests register hundreds of users from 127.0.0.1 in seconds; a test of the limit passes
+      // its own in uplink_args, which come after and win.
+      append({"--register-burst-per-address", "1000000", "--register-rate-per-address", "1000"});
       append(options_.uplink_args);
       spec.env_set = options_.env;
       AddSanitizerEnv(c, spec.env_set);

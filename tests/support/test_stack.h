@@ -52,7 +52,10 @@ struct TestStackOptions {
   int pbkdf2_iterations = 1000;
   int delivery_shards = 0;  // 0 keeps the binaries' default; else passed to uplink and downlink
 
-  // Extra arguments or config lines per component, appended after the stack's own.
+  // Extra arguments or config lines per component, appended after the stack's own. The uplink's
+  // own include a registration limit per address of 1000000 in a row (tests register hundreds
+  // of users from 127.0.0.1); its login limits are the production defaults (they count failed
+  // logins only). A flag in uplink_args overrides the stack's.
   std::vector<std::string> redis_args;     // e.g. {"--maxmemory", "10mb"}
   std::vector<std::string> broker_config;  // lines for mosquitto.conf
   std::vector<std::string> uplink_args;    // e.g. {"--messaging-policy", "friends"}
@@ -90,6 +93,9 @@ class TestStack {
   int metrics_port() const { return metrics_port_; }  // the downlink's /metrics and /healthz
   std::string http_url() const;                       // "http://127.0.0.1:<http_port>"
   std::string log_path(Component c) const;
+  // Every log file of the stack: the four components', extra uplinks' and downlinks', in name
+  // order. Each holds all the runs of its process (restarts append).
+  std::vector<std::string> LogPaths() const;
 
   // ----- Control. Start* is a no-op (OK) on a running component; it fails (Unavailable) with
   // the end of the log if the component exits or isn't ready within ready_timeout. Stop* sends
@@ -178,7 +184,7 @@ class TestStack {
   int mqtt_port_ = 0;
   int http_port_ = 0;
   int metrics_port_ = 0;
-  int extra_count_ = 0;  // names the logs of extra uplinks and downlinks
+  int extra_count_ = 0;              // names the logs of extra uplinks and downlinks
   bool sanitizer_reported_ = false;  // StopAll() has returned the logs' reports once
 
   // Declared in start order: destroyed (stopped) API first, Redis last.
