@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 #include <poll.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "common/lua_scripts.h"
@@ -62,8 +63,7 @@ void AppendCommand(redisContext* c, const std::vector<std::string>& args) {
 
 }  // namespace
 
-RedisScript::RedisScript(std::string_view name)
-    : name_(name), source_(lua::Source(name)) {
+RedisScript::RedisScript(std::string_view name) : name_(name), source_(lua::Source(name)) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(source_.data()), source_.size(), digest);
   char hex[2 * SHA_DIGEST_LENGTH + 1];
@@ -72,8 +72,8 @@ RedisScript::RedisScript(std::string_view name)
 }
 
 Result<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const RedisConfig& config) {
-  redisContext* c =
-      redisConnectWithTimeout(config.host.c_str(), config.port, ToTimeval(config.connect_timeout_ms));
+  redisContext* c = redisConnectWithTimeout(config.host.c_str(), config.port,
+                                            ToTimeval(config.connect_timeout_ms));
   if (c == nullptr) return Status::Unavailable("redis: out of memory");
   std::unique_ptr<RedisConnection> conn(new RedisConnection(c));
   if (c->err != 0) {
@@ -156,10 +156,26 @@ bool RedisConnection::LooksAlive() const {
   return !broken_ && poll(&p, 1, 0) == 0;
 }
 
+namespace {
+
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 Result<RedisPool::Lease> RedisPool::Acquire() {
   std::unique_ptr<RedisConnection> conn;
   {
     std::unique_lock lock(mu_);
+    if (failing_) {
+      if (probing_ || SteadyNowMs() < fail_fast_until_ms_) {
+        return Status::Unavailable("redis: not answering (failed recently; retrying shortly)");
+      }
+      probing_ = true;  // this caller tries Redis; the others keep failing fast meanwhile
+    }
     cv_.wait(lock, [this] { return free_slots_ > 0; });
     --free_slots_;
     if (!idle_.empty()) {
@@ -181,7 +197,17 @@ Result<RedisPool::Lease> RedisPool::Acquire() {
 
 void RedisPool::Release(std::unique_ptr<RedisConnection> c) {
   std::lock_guard lock(mu_);
-  if (c != nullptr && !c->broken()) idle_.push_back(std::move(c));
+  if (c != nullptr && !c->broken()) {
+    idle_.push_back(std::move(c));
+    failing_ = false;
+  } else {
+    failing_ = true;
+    fail_fast_until_ms_ = SteadyNowMs() + kFailFastMs;
+    // The idle connections were opened before the failure: drop them, and let the next caller
+    // after the pause find out with a fresh one whether Redis is back.
+    idle_.clear();
+  }
+  probing_ = false;
   ++free_slots_;
   cv_.notify_one();
 }

@@ -80,8 +80,16 @@ class RedisConnection {
 };
 
 // A fixed-size pool of lazily opened connections. Thread-safe.
+//
+// It fails fast while Redis is failing (a circuit breaker): once a connection fails (refused,
+// timed out, broken mid-command), every Acquire in the next kFailFastMs is Unavailable at once,
+// and after that one caller at a time tries Redis again while the others still fail at once,
+// until one succeeds. Without it, a frozen Redis makes every request wait the command timeout,
+// and requests beyond the HTTP workers queue behind them: N × timeout ÷ workers.
 class RedisPool {
  public:
+  static constexpr int64_t kFailFastMs = 1000;
+
   RedisPool(RedisConfig config, int size);
 
   // A connection on loan; returned to the pool (or dropped if broken) on destruction.
@@ -109,6 +117,7 @@ class RedisPool {
                           const std::vector<std::string>& args);
 
  private:
+  // Returns the slot; a null or broken connection counts as a failure of Redis.
   void Release(std::unique_ptr<RedisConnection> c);
 
   const RedisConfig config_;
@@ -116,6 +125,10 @@ class RedisPool {
   std::condition_variable cv_;
   int free_slots_;                                      // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<RedisConnection>> idle_;  // GUARDED_BY(mu_)
+  // The circuit breaker: failing since the last failure, until a lease comes back healthy.
+  bool failing_ = false;            // GUARDED_BY(mu_)
+  int64_t fail_fast_until_ms_ = 0;  // GUARDED_BY(mu_), steady clock
+  bool probing_ = false;            // GUARDED_BY(mu_): one caller is trying Redis again
 };
 
 }  // namespace courier

@@ -5,11 +5,14 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/courier_api.h"
@@ -179,6 +182,35 @@ TEST_CASE(
     ~Thaw() { p.Signal(SIGCONT); }
   } thaw{redis};
 
+  // Three times as many concurrent requests as the uplink has workers (16): none waits behind
+  // the others' timeouts — once one has timed out, the rest fail fast (RedisPool's breaker).
+  // Reads only: a frozen Redis still runs what it received once it thaws.
+  {
+    constexpr int kConcurrent = 48;
+    std::vector<std::future<std::pair<int, int64_t>>> answers;
+    for (int i = 0; i < kConcurrent; ++i) {
+      answers.push_back(std::async(std::launch::async, [&stack, &bob] {
+        HttpClient own(stack.http_port());
+        const auto start = Steady::now();
+        HttpResponse r = Sync(own, bob, "?after=0&limit=10");
+        return std::make_pair(
+            r.status, static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               Steady::now() - start)
+                                               .count()));
+      }));
+    }
+    int unavailable = 0;
+    int64_t slowest_ms = 0;
+    for (auto& a : answers) {
+      auto [status, ms] = a.get();
+      unavailable += status == 503;
+      slowest_ms = std::max(slowest_ms, ms);
+    }
+    MESSAGE(kConcurrent << " concurrent syncs while frozen: " << unavailable
+                        << " answered 503, the slowest in " << slowest_ms << " ms");
+    CHECK(unavailable == kConcurrent);
+    CHECK(slowest_ms < std::chrono::milliseconds(kNoHangBound).count());
+  }
   CheckUnavailable("send while frozen", [&] { return Send(http, alice, "bob", "frozen"); });
   CheckUnavailable("sync while frozen", [&] { return Sync(http, bob, "?after=0&limit=1000"); });
   CheckUnavailable("readyz while frozen", [&] { return http.Get("/readyz"); });
