@@ -375,7 +375,9 @@ Result<std::string> ParseBearer(std::string_view authorization) {
   constexpr std::string_view kScheme = "Bearer ";
   if (authorization.size() <= kScheme.size() ||
       !std::equal(kScheme.begin(), kScheme.end(), authorization.begin(),
-                  [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+                  [](unsigned char a, unsigned char b) {  // tolower of a negative char is UB
+                    return std::tolower(a) == std::tolower(b);
+                  })) {
     return Status::Unauthorized("Authorization: Bearer <token> is required");
   }
   std::string_view token = authorization.substr(kScheme.size());
