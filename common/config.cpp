@@ -130,11 +130,12 @@ Status FinishConfig(Config* c) {
       l.room_history_max < 1) {
     return Status::InvalidField("a limit is out of range");
   }
-  // A rate is a float, and NaN passes every comparison but one: check `rate > 0` as such.
+  // A rate is a float, and NaN fails every comparison: hence `!(rate >= ...)`. The lower bound
+  // keeps a bucket's lifetime in ms (burst / rate) an integer Lua prints exactly.
   for (double rate :
        {l.login_rate_per_user, l.login_rate_per_address, l.register_rate_per_address}) {
-    if (!(rate > 0) || rate > 1e6) {
-      return Status::InvalidField("login and register rates must be > 0 and at most 1000000");
+    if (!(rate >= 0.0001) || rate > 1e6) {
+      return Status::InvalidField("login and register rates must be 0.0001..1000000 per second");
     }
   }
   for (int burst :

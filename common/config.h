@@ -45,7 +45,8 @@ struct Limits {
   double send_rate_per_s = 50;
   int send_burst = 100;
   // Login and registration limits (docs/design.md, "Login and registration limits"). A login
-  // counts against its user's and its address's bucket only when the password is wrong.
+  // counts against its user's and its address's bucket only when the password is wrong. Rates
+  // 0.0001..1000000 per second, bursts 1..1000000.
   double login_rate_per_user = 0.05;  // failed logins a second per user id: one every 20 s
   int login_burst_per_user = 10;
   double login_rate_per_address = 0.1;  // failed logins a second per client address

@@ -49,6 +49,9 @@ TEST_CASE("config: login and registration limits out of range are refused") {
     return FinishConfig(&c);
   };
   CHECK(with([](Limits& l) { l.login_rate_per_user = 0; }).code() == Status::Code::kInvalidField);
+  CHECK(with([](Limits& l) { l.login_rate_per_user = 0.00001; }).code() ==
+        Status::Code::kInvalidField);
+  CHECK(with([](Limits& l) { l.login_rate_per_user = 0.0001; }).ok());
   CHECK(with([](Limits& l) { l.login_rate_per_address = -1; }).code() ==
         Status::Code::kInvalidField);
   CHECK(with([](Limits& l) { l.register_rate_per_address = std::nan(""); }).code() ==
