@@ -23,11 +23,12 @@ local function trim_by_age(meta, inbox, now)
   if keep_from ~= nil then redis.call('XTRIM', inbox, 'MINID', keep_from) end
 end
 
--- Appends one entry to `user`'s inbox and queues its push on `stream` (the user's delivery
--- stream). `rest` is the envelope after its opening '{"seq":S,"epoch":"E",'. `msg` is nil for
--- a notification, or {conv, conv_seq, from} for a message, which also updates the user's
--- conversation list (and their read mark, when they sent it). Returns the seq.
-local function inbox_append(user, stream, epoch_candidate, rest, now, msg)
+-- Appends one entry to `user`'s inbox, touching only the user's slot ({u:<user>}); the push is
+-- the caller's to queue (a delivery stream lives in another slot). `rest` is the envelope after
+-- its opening '{"seq":S,"epoch":"E",'. `msg` is nil for a notification, or {conv, conv_seq,
+-- from} for a message, which also updates the user's conversation list (and their read mark,
+-- when they sent it). Returns the seq and the whole envelope.
+local function inbox_put(user, epoch_candidate, rest, now, msg)
   local meta, inbox = user_key(user, 'meta'), user_key(user, 'inbox')
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
   local epoch = redis.call('HGET', meta, 'epoch')
@@ -39,8 +40,6 @@ local function inbox_append(user, stream, epoch_candidate, rest, now, msg)
   redis.call('XADD', inbox, 'MAXLEN', '~', INBOX.max_entries, seq .. '-0', 'e', env, 't',
              tostring(now))
   trim_by_age(meta, inbox, now)
-  redis.call('XADD', stream, 'MAXLEN', '~', INBOX.stream_max, '*', 'u', user, 'k', 'inbox',
-             'p', env)
   if msg then
     redis.call('ZADD', user_key(user, 'convs'), seq, msg.conv)
     redis.call('HSET', user_key(user, 'convlast'), msg.conv, env)
@@ -54,5 +53,14 @@ local function inbox_append(user, stream, epoch_candidate, rest, now, msg)
       redis.call('HINCRBY', user_key(user, 'convunread'), msg.conv, 1)
     end
   end
+  return seq, env
+end
+
+-- inbox_put, then the push queued on `stream` (the user's delivery stream) in the same script:
+-- for a single Redis only, where every slot is in one server. Returns the seq.
+local function inbox_append(user, stream, epoch_candidate, rest, now, msg)
+  local seq, env = inbox_put(user, epoch_candidate, rest, now, msg)
+  redis.call('XADD', stream, 'MAXLEN', '~', INBOX.stream_max, '*', 'u', user, 'k', 'inbox',
+             'p', env)
   return seq
 end
