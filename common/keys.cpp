@@ -25,6 +25,7 @@ std::string ConvKey(std::string_view conv, std::string_view suffix) {
 }  // namespace
 
 std::string User(std::string_view u) { return UserKey(u, "user"); }
+std::string Operation(std::string_view u, std::string_view op) { return UserKey(u, "op", op); }
 std::string InboxMeta(std::string_view u) { return UserKey(u, "meta"); }
 std::string Inbox(std::string_view u) { return UserKey(u, "inbox"); }
 std::string Session(std::string_view u, std::string_view sid) { return UserKey(u, "sess", sid); }
@@ -51,6 +52,11 @@ std::string ConversationUnread(std::string_view u) { return UserKey(u, "convunre
 std::string ConversationMeta(std::string_view conv) { return ConvKey(conv, "meta"); }
 std::string ConversationLog(std::string_view conv) { return ConvKey(conv, "log"); }
 std::string ConversationRecalled(std::string_view conv) { return ConvKey(conv, "recalled"); }
+std::string ConversationOperation(std::string_view conv, std::string_view op) {
+  std::string k = ConvKey(conv, "op");
+  k.append(":").append(op);
+  return k;
+}
 
 namespace {
 std::string GroupKey(std::string_view gid, std::string_view suffix) {

@@ -14,6 +14,10 @@ namespace courier::keys {
 
 // Hash {password, display_name, created_at}.
 std::string User(std::string_view user_id);
+// String: the result of one step of a cross-slot operation `op` (a message id, a request id)
+// in the user's slot, so that repeating the step does nothing (docs/design.md, "Cross-slot
+// operations"). Expires with the cmid window.
+std::string Operation(std::string_view user_id, std::string_view op);
 // Hash {seq, epoch}: the inbox's last seq and its epoch.
 std::string InboxMeta(std::string_view user_id);
 // Stream with ids <seq>-0, one field "e" holding the envelope JSON.
@@ -61,6 +65,8 @@ std::string ConversationMeta(std::string_view conv);
 std::string ConversationLog(std::string_view conv);
 // Set of the recalled conv_seqs of a conversation.
 std::string ConversationRecalled(std::string_view conv);
+// String: the result of one step of operation `op` in the conversation's slot (see Operation).
+std::string ConversationOperation(std::string_view conv, std::string_view op);
 
 // Groups: conv "g:<gid>". Hash {name, owner, created_at}.
 std::string Group(std::string_view group_id);

@@ -1,0 +1,64 @@
+// The shared steps of operations that span Redis Cluster slots (docs/design.md, "Cross-slot
+// operations"). A write that touches several owners — a sender and a recipient, a user and a
+// group — is done as a sequence of single-slot steps; each step is idempotent (a marker in its
+// slot records its result), so the sequence can be repeated after a crash, a timeout or a
+// failover and ends in the same state, with nothing lost and nothing duplicated.
+//
+// Thread-safety: thread-safe; connections come from the shared RedisPool.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/message_store.h"
+#include "common/redis_client.h"
+
+namespace courier {
+
+// One inbox append, as a step of operation `op` (a message id, a request id).
+struct InboxWrite {
+  std::string user;
+  std::string op;
+  std::string epoch_candidate;  // the inbox's epoch if it has none (a lost meta hash)
+  std::string rest;             // the envelope after '{"seq":S,"epoch":"E",'
+  // A message (also updates the user's conversation list); empty conv for a notification.
+  std::string conv;
+  int64_t conv_seq = 0;
+  std::string from;
+};
+
+// What an inbox append produced: the entry's seq and envelope (empty if a repeated step finds
+// its entry trimmed since: nothing left to push).
+struct InboxEntry {
+  std::string user;
+  int64_t seq = 0;
+  std::string envelope;
+};
+
+class RedisSteps {
+ public:
+  // `pool` and `policy` must outlive the steps.
+  RedisSteps(RedisPool* pool, const StorePolicy* policy) : pool_(pool), policy_(policy) {}
+
+  // Unauthorized unless the caller's session exists (logged out, replaced or expired).
+  Status CheckSession(const Caller& caller);
+
+  // Appends each write to its user's inbox (inbox_op.lua, pipelined); a write done before under
+  // the same op returns its earlier entry. Entries in the order of `writes`.
+  Result<std::vector<InboxEntry>> PutInboxes(const std::vector<InboxWrite>& writes, int64_t now_ms);
+
+  // Queues each entry's push on its user's delivery stream (pipelined). Not idempotent: a repeat
+  // queues the push again, which devices drop by seq.
+  Status QueuePushes(const std::vector<InboxEntry>& entries);
+
+  // The XADD that queues one inbox push for `user`.
+  static std::vector<std::string> PushCommand(const std::string& user, const std::string& envelope,
+                                              int shards, int64_t stream_max);
+
+ private:
+  RedisPool* pool_;
+  const StorePolicy* policy_;
+  const RedisScript inbox_op_{"inbox_op"};
+};
+
+}  // namespace courier
