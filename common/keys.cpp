@@ -105,6 +105,8 @@ int DeliveryShard(std::string_view user_id, int shard_count) {
   return shard_count <= 1 ? 0 : static_cast<int>(h % static_cast<uint32_t>(shard_count));
 }
 
+std::string PushCursors(int shard) { return "{dq:" + std::to_string(shard) + "}:pushed"; }
+
 std::string DeliveryStream(int shard) { return "{dq:" + std::to_string(shard) + "}:deliveries"; }
 std::string FanoutStream(int shard) { return "{fq:" + std::to_string(shard) + "}:fanout"; }
 

@@ -96,6 +96,8 @@ std::string MessageIndex(std::string_view message_id);
 // so one consumer sees that user's pushes in seq order.
 int DeliveryShard(std::string_view user_id, int shard_count);
 std::string DeliveryStream(int shard);
+// Hash user -> highest inbox seq whose push was queued on the shard's stream (queue_pushes.lua).
+std::string PushCursors(int shard);
 // The fan-out task stream of a shard: a group's tasks go to DeliveryShard("g:<gid>"), a
 // user's presence tasks to DeliveryShard(user_id).
 std::string FanoutStream(int shard);

@@ -69,21 +69,7 @@ Status RedisMessageStore::CloseSession(const Caller& c, const std::string& kicke
 }
 
 Result<SendOutcome> RedisMessageStore::SendDirect(const DirectSend& s, int64_t now_ms) {
-  const std::string& from = s.sender.user_id;
-  const Message& m = s.message;
-  auto r = pool_->Eval(
-      send_direct_,
-      {keys::Session(from, s.sender.session_id), keys::Cmid(from, s.cmid), keys::SendRate(from),
-       keys::User(s.recipient), keys::ConversationMeta(m.conv), keys::ConversationLog(m.conv),
-       DeliveryStreamOf(s.recipient), DeliveryStreamOf(from), keys::MessageIndex(m.id)},
-      {m.id, m.conv, std::to_string(now_ms), s.parts.head, s.parts.tail, s.recipient, from,
-       s.recipient_epoch, s.sender_epoch, std::to_string(policy_.cmid_window_s),
-       std::to_string(policy_.inbox_max_entries), std::to_string(policy_.inbox_retention_ms),
-       std::to_string(policy_.send_rate_per_s), std::to_string(policy_.send_burst),
-       std::to_string(policy_.delivery_stream_max), policy_.messaging_policy,
-       std::to_string(policy_.recall_window_ms + kMessageIndexGraceMs)});
-  if (!r.ok()) return r.status();
-  return SendOutcomeOf(*r, "send_direct", "no such user: " + s.recipient);
+  return sends_.Direct(s, now_ms);
 }
 
 Result<SyncPage> RedisMessageStore::Sync(const Caller& c, int64_t after, int limit,

@@ -1,11 +1,13 @@
-// MessageStore over Redis: every write is one Lua script (common/lua/), so each operation is
-// one round trip and atomic. Key layout: common/keys.h.
+// MessageStore over Redis: every write is Lua scripts (common/lua/) each in one Redis Cluster
+// slot; a send spans several slots as idempotent steps (common/redis_sends.h). Key layout:
+// common/keys.h.
 //
 // Thread-safety: thread-safe; connections come from the shared RedisPool.
 #pragma once
 
 #include "common/message_store.h"
 #include "common/redis_client.h"
+#include "common/redis_sends.h"
 
 namespace courier {
 
@@ -34,10 +36,10 @@ class RedisMessageStore final : public MessageStore {
 
   RedisPool* pool_;
   const StorePolicy policy_;
+  RedisSends sends_{pool_, &policy_};
   const RedisScript create_user_{"create_user"};
   const RedisScript open_session_{"open_session"};
   const RedisScript close_session_{"close_session"};
-  const RedisScript send_direct_{"send_direct"};
   const RedisScript sync_{"sync"};
   const RedisScript ack_{"ack"};
 };

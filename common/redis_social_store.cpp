@@ -186,21 +186,7 @@ Status RedisSocialStore::SetRole(const Caller& c, const std::string& gid, const 
 }
 
 Result<SendOutcome> RedisSocialStore::SendGroup(const ConversationSend& s, int64_t now_ms) {
-  const std::string& from = s.sender.user_id;
-  const std::string& gid = s.target_id;
-  const Message& m = s.message;
-  auto r =
-      pool_->Eval(send_group_,
-                  {keys::Session(from, s.sender.session_id), keys::Cmid(from, s.cmid),
-                   keys::SendRate(from), keys::Group(gid), keys::GroupMembers(gid),
-                   keys::ConversationMeta(m.conv), keys::ConversationLog(m.conv),
-                   keys::GroupFeed(gid), FanoutStreamOf(m.conv), keys::MessageIndex(m.id)},
-                  {m.id, m.conv, std::to_string(now_ms), s.parts.head, s.parts.tail, from,
-                   std::to_string(policy_.cmid_window_s), std::to_string(policy_.send_rate_per_s),
-                   std::to_string(policy_.send_burst), std::to_string(policy_.delivery_stream_max),
-                   std::to_string(policy_.recall_window_ms + kMessageIndexGraceMs)});
-  if (!r.ok()) return r.status();
-  return SendOutcomeOf(*r, "send_group", "no such group: " + gid);
+  return sends_.Group(s, now_ms);
 }
 
 // ---- Rooms ----------------------------------------------------------------------------------
@@ -223,20 +209,7 @@ Status RedisSocialStore::ChangeRoomMembership(const Caller& c, const std::string
 }
 
 Result<SendOutcome> RedisSocialStore::SendRoom(const ConversationSend& s, int64_t now_ms) {
-  const std::string& from = s.sender.user_id;
-  const std::string& rid = s.target_id;
-  const Message& m = s.message;
-  auto r =
-      pool_->Eval(send_room_,
-                  {keys::Session(from, s.sender.session_id), keys::Cmid(from, s.cmid),
-                   keys::SendRate(from), keys::RoomMembers(rid), keys::ConversationMeta(m.conv),
-                   keys::ConversationLog(m.conv), DeliveryStreamOf(m.conv)},
-                  {m.id, m.conv, std::to_string(now_ms), s.parts.head, s.parts.tail, from, rid,
-                   std::to_string(policy_.cmid_window_s), std::to_string(policy_.send_rate_per_s),
-                   std::to_string(policy_.send_burst), std::to_string(policy_.delivery_stream_max),
-                   std::to_string(policy_.room_history_max)});
-  if (!r.ok()) return r.status();
-  return SendOutcomeOf(*r, "send_room", "no such room: " + rid);
+  return sends_.Room(s, now_ms);
 }
 
 Result<Membership> RedisSocialStore::MembershipOf(const Caller& c, const std::string& conv) {
@@ -400,25 +373,68 @@ Result<std::vector<ConversationSummary>> RedisSocialStore::Conversations(const C
 Result<int64_t> RedisSocialStore::MarkRead(const Caller& c, const std::string& conv,
                                            const std::string& other, int64_t conv_seq,
                                            const std::string& epoch, int64_t now_ms) {
+  // Steps (docs/design.md, "Cross-slot operations"): the conversation's newest conv_seq (and,
+  // in a group, the caller's membership); the caller's mark; the receipt to the others. The
+  // receipt's step is idempotent per (caller, conv, mark), so a retry after a crash sends the
+  // receipt the first attempt did not, and never twice.
   bool group = conv.rfind("g:", 0) == 0;
-  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id),
-                                          keys::ConversationMeta(conv)};
-  if (group) {
-    std::string gid = conv.substr(2);
-    script_keys.push_back(keys::GroupMembers(gid));
-    script_keys.push_back(keys::GroupFeed(gid));
-    script_keys.push_back(FanoutStreamOf(conv));
-  } else {
-    script_keys.push_back(DeliveryStreamOf(other));
+  std::string gid = group ? conv.substr(2) : "";
+  std::vector<std::vector<std::string>> reads = {{"HGET", keys::ConversationMeta(conv), "seq"}};
+  if (group) reads.push_back({"HEXISTS", keys::GroupMembers(gid), c.user_id});
+  auto read = pool_->Pipeline(reads);
+  if (!read.ok()) return read.status();
+  if (group && Int((*read)[1]) != 1) {
+    if (Status s = steps_.CheckSession(c); !s.ok()) return s;
+    return Status::NotMember("not a member of this conversation");
   }
-  std::vector<std::string> args = {
-      group ? "group" : "direct", c.user_id, conv, std::to_string(conv_seq),
-      std::to_string(now_ms),     other,     epoch};
-  for (auto& s : InboxSettings()) args.push_back(std::move(s));
-  auto r = Run(mark_read_, script_keys, args, "no such conversation: " + conv);
+  int64_t upto = std::min(conv_seq, Int((*read)[0]));
+
+  auto r = Run(read_mark_,
+               {keys::Session(c.user_id, c.session_id), keys::ConversationRead(c.user_id),
+                keys::ConversationLast(c.user_id), keys::ConversationUnread(c.user_id)},
+               {conv, std::to_string(upto)}, "no such conversation: " + conv);
   if (!r.ok()) return r.status();
-  if (r->elements.size() < 2) return Malformed("mark_read");
-  return Int(r->elements[1]);
+  if (r->elements.size() < 2) return Malformed("read_mark");
+  int64_t mark = Int(r->elements[1]);
+  if (mark != upto || upto <= 0) return mark;  // the mark did not move to `upto`: no receipt
+
+  std::string rest = "\"type\":\"notification\",\"event\":\"receipt.read\",\"data\":{\"conv\":\"" +
+                     conv + "\",\"user_id\":\"" + c.user_id +
+                     "\",\"conv_seq\":" + std::to_string(upto) +
+                     "},\"ts\":" + std::to_string(now_ms) + "}";
+  std::string op = "read:" + c.user_id + ":" + std::to_string(upto);
+  if (!group) {
+    if (other == c.user_id) return mark;
+    auto entries = steps_.PutInboxes({{other, op, epoch, rest, "", 0, ""}}, now_ms);
+    if (!entries.ok()) return entries.status();
+    if (Status s = steps_.QueuePushes(*entries); !s.ok()) return s;
+    return mark;
+  }
+  if (Status s = GroupNote(c, conv, gid, op, rest, c.user_id, ""); !s.ok()) return s;
+  return mark;
+}
+
+Status RedisSocialStore::GroupNote(const Caller& c, const std::string& conv, const std::string& gid,
+                                   const std::string& op, const std::string& rest,
+                                   const std::string& skip, const std::string& recalled_conv_seq) {
+  std::vector<std::string> note_keys = {keys::GroupMembers(gid), keys::ConversationMeta(conv),
+                                        keys::GroupFeed(gid),
+                                        keys::ConversationOperation(conv, op)};
+  std::vector<std::string> args = {c.user_id, rest, skip, std::to_string(policy_.cmid_window_s)};
+  if (!recalled_conv_seq.empty()) {
+    note_keys.push_back(keys::ConversationRecalled(conv));
+    args.push_back(recalled_conv_seq);
+  }
+  auto r = Run(group_note_, note_keys, args, "no such group: " + gid);
+  if (!r.ok()) return r.status();
+  if (r->elements.size() < 2) return Malformed("group_note");
+  // The fan-out task (a repeated one finds the work done).
+  auto t = pool_->Command({"XADD", FanoutStreamOf(conv), "MAXLEN", "~",
+                           std::to_string(policy_.delivery_stream_max), "*", "k", "feed", "c", conv,
+                           "f", std::to_string(Int(r->elements[1]))});
+  if (!t.ok()) return t.status();
+  if (t->type == RedisValue::Type::kError) return Status::Internal("redis XADD: " + t->str);
+  return Status::Ok();
 }
 
 Result<MessageRef> RedisSocialStore::FindMessage(const Caller& c, const std::string& id) {
@@ -439,28 +455,25 @@ Result<MessageRef> RedisSocialStore::FindMessage(const Caller& c, const std::str
 }
 
 Status RedisSocialStore::Recall(const Caller& c, const MessageRef& m, const Notice& n) {
+  // Steps: the caller's session; the recalled mark and the notification — in a group, one
+  // feed entry in the group's slot; one-to-one, the recalled set, then both inboxes. Each step
+  // is idempotent per message, so a retry completes what a crash interrupted.
   auto ref = ParseConversation(m.conv);
   if (!ref.ok()) return ref.status();
-  bool group = ref->kind == ConversationRef::Kind::kGroup;
-  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id),
-                                          keys::ConversationRecalled(m.conv)};
-  if (group) {
-    script_keys.insert(script_keys.end(),
-                       {keys::GroupMembers(ref->a), keys::ConversationMeta(m.conv),
-                        keys::GroupFeed(ref->a), FanoutStreamOf(m.conv)});
-  } else {
-    script_keys.insert(script_keys.end(), {DeliveryStreamOf(ref->a), DeliveryStreamOf(ref->b)});
+  if (Status s = steps_.CheckSession(c); !s.ok()) return s;
+  std::string op = "recall:" + m.id;
+  if (ref->kind == ConversationRef::Kind::kGroup) {
+    return GroupNote(c, m.conv, ref->a, op, n.rest, "", std::to_string(m.conv_seq));
   }
-  std::vector<std::string> args = {
-      group ? "group" : "direct", c.user_id, m.conv, std::to_string(m.conv_seq), n.rest,
-      std::to_string(n.now_ms),   n.epoch};
-  for (auto& s : InboxSettings()) args.push_back(std::move(s));
-  if (!group) {
-    args.push_back(ref->a);
-    args.push_back(ref->b);
-  }
-  auto r = Run(recall_, script_keys, args, "no such message: " + m.id);
-  return r.ok() ? Status::Ok() : r.status();
+  auto added =
+      pool_->Command({"SADD", keys::ConversationRecalled(m.conv), std::to_string(m.conv_seq)});
+  if (!added.ok()) return added.status();
+  if (added->type == RedisValue::Type::kError) return Status::Internal("redis SADD: " + added->str);
+  std::vector<InboxWrite> writes = {{ref->a, op, n.epoch, n.rest, "", 0, ""}};
+  if (ref->b != ref->a) writes.push_back({ref->b, op, n.epoch, n.rest, "", 0, ""});
+  auto entries = steps_.PutInboxes(writes, n.now_ms);
+  if (!entries.ok()) return entries.status();
+  return steps_.QueuePushes(*entries);
 }
 
 // ---- Signals --------------------------------------------------------------------------------

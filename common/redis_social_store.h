@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/redis_client.h"
+#include "common/redis_sends.h"
 #include "common/social_store.h"
 
 namespace courier {
@@ -62,6 +63,11 @@ class RedisSocialStore final : public SocialStore {
   // room_membership.lua with op "join" or "leave".
   Status ChangeRoomMembership(const Caller& caller, const std::string& room_id,
                               const std::string& op);
+  // A notification into group `gid`'s feed by member `c` (group_note.lua, idempotent by `op`),
+  // then its fan-out task; with `recalled_conv_seq`, also marks that message recalled.
+  Status GroupNote(const Caller& c, const std::string& conv, const std::string& gid,
+                   const std::string& op, const std::string& rest, const std::string& skip,
+                   const std::string& recalled_conv_seq);
   // ARGV tail shared by scripts that append to inboxes.
   std::vector<std::string> InboxSettings() const;
   // Runs a read-only pipeline after checking the caller's session in the same round trip.
@@ -70,19 +76,19 @@ class RedisSocialStore final : public SocialStore {
 
   RedisPool* pool_;
   const StorePolicy policy_;
+  RedisSends sends_{pool_, &policy_};
+  RedisSteps steps_{pool_, &policy_};
   const RedisScript create_group_{"create_group"};
   const RedisScript add_members_{"add_members"};
   const RedisScript remove_member_{"remove_member"};
   const RedisScript set_role_{"set_role"};
-  const RedisScript send_group_{"send_group"};
-  const RedisScript send_room_{"send_room"};
   const RedisScript room_membership_{"room_membership"};
   const RedisScript friend_request_{"friend_request"};
   const RedisScript friend_answer_{"friend_answer"};
   const RedisScript friend_remove_{"friend_remove"};
   const RedisScript block_{"block"};
-  const RedisScript mark_read_{"mark_read"};
-  const RedisScript recall_{"recall"};
+  const RedisScript read_mark_{"read_mark"};
+  const RedisScript group_note_{"group_note"};
   const RedisScript signal_{"signal"};
 };
 

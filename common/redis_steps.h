@@ -47,9 +47,21 @@ class RedisSteps {
   // the same op returns its earlier entry. Entries in the order of `writes`.
   Result<std::vector<InboxEntry>> PutInboxes(const std::vector<InboxWrite>& writes, int64_t now_ms);
 
-  // Queues each entry's push on its user's delivery stream (pipelined). Not idempotent: a repeat
-  // queues the push again, which devices drop by seq.
+  // Queues each entry's push on its user's delivery stream (queue_pushes.lua, pipelined), in seq
+  // order per user and once per entry: pushes already queued are skipped, and pushes of earlier
+  // entries not queued yet (a concurrent request, or one that died) are queued first, up to
+  // kPushCatchUp of them.
   Status QueuePushes(const std::vector<InboxEntry>& entries);
+
+  // The most missing pushes queued before an entry's own; a device further behind syncs.
+  static constexpr int kPushCatchUp = 256;
+
+  // Runs `script` once per (keys, args) call, pipelined (one round trip per Redis node); a call
+  // that meets a node without the script loaded is run again with a load. Replies in order;
+  // an error reply is Internal.
+  Result<std::vector<RedisValue>> EvalEach(
+      const RedisScript& script,
+      const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>& calls);
 
   // The XADD that queues one inbox push for `user`.
   static std::vector<std::string> PushCommand(const std::string& user, const std::string& envelope,
@@ -59,6 +71,7 @@ class RedisSteps {
   RedisPool* pool_;
   const StorePolicy* policy_;
   const RedisScript inbox_op_{"inbox_op"};
+  const RedisScript queue_pushes_{"queue_pushes"};
 };
 
 }  // namespace courier

@@ -1,3 +1,4 @@
+#!lua
 -- One inbox append in a user's slot, as a step of an operation that spans slots (docs/design.md,
 -- "Cross-slot operations"): the first run appends and records the seq under the operation's
 -- marker; a repeated run (a retry after a crash or a timeout) appends nothing and returns the

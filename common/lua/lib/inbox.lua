@@ -56,11 +56,13 @@ local function inbox_put(user, epoch_candidate, rest, now, msg)
   return seq, env
 end
 
--- inbox_put, then the push queued on `stream` (the user's delivery stream) in the same script:
--- for a single Redis only, where every slot is in one server. Returns the seq.
+-- inbox_put, then the push queued on `stream` (the user's delivery stream) and the shard's push
+-- cursor moved (as queue_pushes.lua does) in the same script: for a single Redis only, where
+-- every slot is in one server. Returns the seq.
 local function inbox_append(user, stream, epoch_candidate, rest, now, msg)
   local seq, env = inbox_put(user, epoch_candidate, rest, now, msg)
   redis.call('XADD', stream, 'MAXLEN', '~', INBOX.stream_max, '*', 'u', user, 'k', 'inbox',
              'p', env)
+  redis.call('HSET', string.gsub(stream, ':deliveries$', ':pushed'), user, seq)
   return seq
 end
