@@ -13,11 +13,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/jwt.h"
 #include "common/keys.h"
 #include "common/redis_client.h"
 #include "common/redis_cluster_connection.h"
 #include "common/redis_cluster_slots.h"
+#include "tests/support/mqtt_device.h"
 #include "tests/support/redis_cluster.h"
+#include "tests/support/test_stack.h"
 
 namespace courier::testing {
 namespace {
@@ -74,6 +77,22 @@ long long KeysInSlot(RedisCluster& cluster, size_t node, uint16_t slot) {
 
 double SecondsSince(Steady::time_point start) {
   return std::chrono::duration<double>(Steady::now() - start).count();
+}
+
+// A device token for `user`'s session `sid` on device `device`, as the uplink signs it.
+std::string DeviceToken(const TestStack& stack, const std::string& user, const std::string& device,
+                        const std::string& sid) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  TokenClaims claims;
+  claims.user_id = user;
+  claims.device_id = device;
+  claims.session_id = sid;
+  claims.platform = "ios";
+  claims.issued_at = now;
+  claims.expires_at = now + 3600;
+  return JwtCodec({stack.jwt_secret()}).Sign(claims);
 }
 
 }  // namespace
@@ -384,6 +403,76 @@ TEST_CASE("cluster: a master's death and a manual failover, on the same connecti
   REQUIRE(cluster.WaitForStable().ok());
   CHECK(cluster.RoleOf(dead) == RedisCluster::Role::kReplica);
   CHECK(OkOrDie(conn->Command({"GET", k.keys[0]})).str == "after-failover");
+}
+
+TEST_CASE("cluster: the broker plugin checks sessions and marks presence on the cluster") {
+  RedisCluster cluster;
+  auto conn = ConnectOrDie(cluster.redis_config());
+  // Only the broker: its plugin talks to the cluster (the stack's own Redis stays unused).
+  TestStackOptions options;
+  options.start_uplink = false;
+  options.start_downlink = false;
+  options.broker_config = {"plugin_opt_redis_cluster " + cluster.seeds(),
+                           "plugin_opt_redis_timeout_ms 300"};
+  TestStack stack(options);
+
+  // Sessions of two users whose keys live on different masters.
+  const KeyPerMaster k = OneKeyPerMaster(cluster, "user");
+  const std::string alice = k.keys[0], bob = k.keys[1];
+  for (const std::string& user : {alice, bob}) {
+    OkOrDie(conn->Command({"HSET", keys::Session(user, "s1"), "device", "phone"}));
+  }
+  OkOrDie(conn->Command({"SADD", keys::RoomMembers("lobby"), alice}));
+
+  MqttDevice a(stack.mqtt_port()), b(stack.mqtt_port()), ghost(stack.mqtt_port());
+  REQUIRE_MESSAGE(a.Connect(alice + ":phone", alice, DeviceToken(stack, alice, "phone", "s1")),
+                  a.last_error() << "\n"
+                                 << stack.LogTail(Component::kBroker));
+  REQUIRE_MESSAGE(b.Connect(bob + ":phone", bob, DeviceToken(stack, bob, "phone", "s1")),
+                  b.last_error() << "\n"
+                                 << stack.LogTail(Component::kBroker));
+  CHECK(!ghost.Connect(alice + ":tablet", alice, DeviceToken(stack, alice, "tablet", "ended")));
+
+  // The online marks are on each user's own master; the presence tasks on their shards'.
+  for (const std::string& user : {alice, bob}) {
+    auto owner = cluster.MasterOfKey(keys::Online(user));
+    REQUIRE(owner.ok());
+    auto mark = cluster.Command(*owner, {"HEXISTS", keys::Online(user), "phone"});
+    REQUIRE(mark.ok());
+    CHECK(mark->integer == 1);
+    const std::string tasks = keys::FanoutStream(keys::DeliveryShard(user, 4));
+    auto len = OkOrDie(conn->Command({"XLEN", tasks}));
+    CHECK(len.integer >= 1);
+  }
+  // Room membership is read on the room's master.
+  CHECK(a.Subscribe({"courier/r/lobby"}) == std::vector<int>{1});
+  CHECK(b.Subscribe({"courier/r/lobby"}, 1, 5000ms) != std::vector<int>{1});
+
+  // The master of alice's keys dies: her devices are refused until its replica takes over, then
+  // let in again, by the same broker and plugin.
+  const size_t dead = *cluster.MasterOfKey(keys::Session(alice, "s1"));
+  REQUIRE(cluster.WaitForReplication(dead).ok());
+  cluster.Kill(dead);
+  const auto killed = Steady::now();
+  MqttDevice again(stack.mqtt_port());
+  bool accepted = false;
+  int refused = 0;
+  while (!accepted && SecondsSince(killed) < 30) {
+    accepted = again.Connect(alice + ":phone", alice, DeviceToken(stack, alice, "phone", "s1"),
+                             std::chrono::seconds(30), 3000ms);
+    if (!accepted) {
+      ++refused;
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  std::printf("redis_cluster: broker plugin refused %d CONNECTs, accepted after %.1f s\n", refused,
+              SecondsSince(killed));
+  CHECK(accepted);
+  CHECK(refused >= 1);
+  // Bob's master never went away: his devices were never refused.
+  MqttDevice bob_laptop(stack.mqtt_port());
+  OkOrDie(conn->Command({"HSET", keys::Session(bob, "s2"), "device", "laptop"}));
+  CHECK(bob_laptop.Connect(bob + ":laptop", bob, DeviceToken(stack, bob, "laptop", "s2")));
 }
 
 TEST_SUITE_END();
