@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/redis_cluster_routing.h"
+
 namespace courier {
 
 namespace {
@@ -32,6 +34,9 @@ void AddCommonFlags(CLI::App& app, Config* c) {
   Flag(app, "log-level", &c->log_level, "trace, debug, info, warn or error");
   Flag(app, "redis-host", &c->redis.host, "Redis host");
   Flag(app, "redis-port", &c->redis.port, "Redis port");
+  Flag(app, "redis-cluster", &c->redis.cluster,
+       "Redis Cluster seed nodes host:port[,host:port...]; set: cluster mode, and --redis-host "
+       "and --redis-port are ignored");
   Flag(app, "redis-connect-timeout-ms", &c->redis.connect_timeout_ms, "Redis connect timeout");
   Flag(app, "redis-command-timeout-ms", &c->redis.command_timeout_ms, "Redis command timeout");
   Flag(app, "mqtt-host", &c->mqtt.host, "MQTT broker host, as the servers reach it");
@@ -107,6 +112,11 @@ Status FinishConfig(Config* c) {
   if (!port_ok(c->http_port) || !port_ok(c->redis.port) || !port_ok(c->mqtt.port) ||
       !port_ok(c->mqtt.public_port) || !port_ok(c->metrics_port)) {
     return Status::InvalidField("a port is out of range");
+  }
+  if (!c->redis.cluster.empty()) {
+    if (auto seeds = ParseRedisSeedList(c->redis.cluster); !seeds.ok()) {
+      return Status::InvalidField("redis-cluster: " + seeds.status().message());
+    }
   }
   if (c->claim_idle_ms < 1000) return Status::InvalidField("claim-idle-ms must be at least 1000");
   if (c->http_threads < 1) return Status::InvalidField("http-threads must be at least 1");

@@ -21,6 +21,10 @@ namespace courier {
 struct RedisConfig {
   std::string host = "127.0.0.1";
   int port = 6379;
+  // Redis Cluster seed nodes, "host:port[,host:port...]"; default empty: one Redis at host:port.
+  // Non-empty: cluster mode (host and port are ignored); the first seed that answers gives the
+  // slot map. FinishConfig checks the list.
+  std::string cluster;
   int connect_timeout_ms = 500;   // a dead Redis turns into 503 this fast
   int command_timeout_ms = 2000;  // longest a single command may take
 };

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/lua_scripts.h"
+#include "common/redis_cluster_connection.h"
 
 namespace courier {
 
@@ -63,6 +64,8 @@ void AppendCommand(redisContext* c, const std::vector<std::string>& args) {
 
 }  // namespace
 
+RedisValue ToRedisValue(const redisReply& reply) { return Convert(&reply); }
+
 RedisScript::RedisScript(std::string_view name) : name_(name), source_(lua::Source(name)) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(source_.data()), source_.size(), digest);
@@ -71,7 +74,19 @@ RedisScript::RedisScript(std::string_view name) : name_(name), source_(lua::Sour
   sha1_.assign(hex, 2 * SHA_DIGEST_LENGTH);
 }
 
+RedisConnection::RedisConnection(redisContext* c) : ctx_(c) {}
+
+RedisConnection::RedisConnection(std::unique_ptr<RedisClusterConnection> cluster)
+    : cluster_(std::move(cluster)) {}
+
+RedisConnection::~RedisConnection() = default;
+
 Result<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const RedisConfig& config) {
+  if (!config.cluster.empty()) {
+    auto cluster = RedisClusterConnection::Connect(config);
+    if (!cluster.ok()) return cluster.status();
+    return std::unique_ptr<RedisConnection>(new RedisConnection(std::move(*cluster)));
+  }
   redisContext* c = redisConnectWithTimeout(config.host.c_str(), config.port,
                                             ToTimeval(config.connect_timeout_ms));
   if (c == nullptr) return Status::Unavailable("redis: out of memory");
@@ -105,6 +120,7 @@ Result<RedisValue> RedisConnection::Command(const std::vector<std::string>& args
 
 Result<std::vector<RedisValue>> RedisConnection::Pipeline(
     const std::vector<std::vector<std::string>>& commands) {
+  if (cluster_ != nullptr) return cluster_->Pipeline(commands);
   if (broken_) return Status::Unavailable("redis: connection lost");
   for (const auto& args : commands) AppendCommand(ctx_.get(), args);
   std::vector<RedisValue> replies(commands.size());
@@ -131,6 +147,10 @@ Result<RedisValue> RedisConnection::Eval(const RedisScript& script,
     cmd[1] = script.source();
     r = Command(cmd);
   }
+  // Cluster mode refuses a script whose keys span slots before sending it: name the script.
+  if (!r.ok() && r.status().code() == Status::Code::kInternal) {
+    return Status::Internal("redis script " + script.name() + ": " + r.status().message());
+  }
   if (!r.ok()) return r;
   if (r->type == RedisValue::Type::kError) {
     // LOADING / MASTERDOWN / BUSY are Redis being unavailable, not a bug of ours.
@@ -149,7 +169,12 @@ RedisPool::Lease::~Lease() {
   if (pool_ != nullptr && c_ != nullptr) pool_->Release(std::move(c_));
 }
 
+bool RedisConnection::broken() const {
+  return cluster_ != nullptr ? cluster_->unreachable() : broken_;
+}
+
 bool RedisConnection::LooksAlive() const {
+  if (cluster_ != nullptr) return !cluster_->unreachable();
   // An idle connection has nothing to read; anything readable is the peer closing it
   // (Redis restarted). Checking costs one poll() and spares the caller a 503.
   pollfd p{ctx_->fd, POLLIN | POLLRDHUP, 0};

@@ -2,6 +2,13 @@
 //
 // Every failure comes back as a Status: connection trouble and timeouts are Unavailable (the
 // caller answers 503, the request is safe to retry); a Redis error reply is Internal (a bug).
+//
+// One Redis or a Redis Cluster, chosen by RedisConfig::cluster: in cluster mode a RedisConnection
+// routes every command to the master of its keys' slot and follows the cluster's redirects
+// (common/redis_cluster_connection.h); its interface and error policy stay the same, so the
+// pool, the stores and the stream groups work unchanged. Every key of one command or one script
+// must then share a slot (common/keys.h hash-tags them by owner); a command whose keys don't is
+// refused with Internal before it is sent.
 #pragma once
 
 #include <hiredis/hiredis.h>
@@ -32,6 +39,9 @@ struct RedisValue {
   bool is_array() const { return type == Type::kArray; }
 };
 
+// A copy of a hiredis reply (for code that reads hiredis itself, e.g. the broker plugin).
+RedisValue ToRedisValue(const redisReply& reply);
+
 // A Lua script: its source and SHA1, for EVALSHA with a fallback to EVAL.
 class RedisScript {
  public:
@@ -47,12 +57,17 @@ class RedisScript {
   std::string sha1_;
 };
 
-// One connection. Not thread-safe: one owner at a time (see RedisPool).
+class RedisClusterConnection;
+
+// One connection: to one Redis, or, in cluster mode, to the masters of a Redis Cluster (one
+// connection per master, opened as needed). Not thread-safe: one owner at a time (see RedisPool).
 class RedisConnection {
  public:
-  // Unavailable if Redis can't be reached within the connect timeout.
+  // Unavailable if Redis can't be reached within the connect timeout. In cluster mode: Unavailable
+  // when no seed answers CLUSTER SLOTS, InvalidField for a malformed seed list.
   static Result<std::unique_ptr<RedisConnection>> Connect(const RedisConfig& config);
 
+  ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
@@ -64,19 +79,30 @@ class RedisConnection {
                           const std::vector<std::string>& args);
 
   // True once an I/O error happened; the connection must then be dropped.
-  bool broken() const { return broken_; }
+  // Cluster mode: true once no node of the cluster could be reached at all (every seed and
+  // every known node failed), so that the pool drops it and fails fast as for a single Redis
+  // that is down. One node failing doesn't break it: it answers Unavailable for that node's
+  // slots and heals itself (drops the node's connection, re-reads the slot map).
+  bool broken() const;
   // False when the connection is broken or the server closed it while it sat idle.
+  // Cluster mode: !broken(); each node connection is checked this way before its next use and
+  // reopened if the node closed it.
   bool LooksAlive() const;
+
+  // The cluster half, or nullptr for a single Redis. For tests and diagnostics.
+  RedisClusterConnection* cluster() { return cluster_.get(); }
 
  private:
   struct ContextDeleter {
     void operator()(redisContext* c) const { redisFree(c); }
   };
-  explicit RedisConnection(redisContext* c) : ctx_(c) {}
+  explicit RedisConnection(redisContext* c);
+  explicit RedisConnection(std::unique_ptr<RedisClusterConnection> cluster);
   Status ReadReply(RedisValue* out);
 
-  std::unique_ptr<redisContext, ContextDeleter> ctx_;
+  std::unique_ptr<redisContext, ContextDeleter> ctx_;  // single Redis
   bool broken_ = false;
+  std::unique_ptr<RedisClusterConnection> cluster_;  // cluster mode
 };
 
 // A fixed-size pool of lazily opened connections. Thread-safe.

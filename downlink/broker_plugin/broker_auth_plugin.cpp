@@ -70,7 +70,8 @@ Result<AccessPolicy> BrokerAuthPlugin::LoadPolicy(const PluginOptions& options) 
 BrokerAuthPlugin::BrokerAuthPlugin(PluginOptions options, AccessPolicy policy)
     : options_(std::move(options)),
       policy_(std::move(policy)),
-      redis_({options_.redis_host, options_.redis_port, options_.redis_timeout_ms}),
+      redis_({options_.redis_host, options_.redis_port, options_.redis_timeout_ms,
+              options_.redis_cluster}),
       presence_(&redis_, {int64_t{options_.presence_ttl_s} * 1000, options_.shards}),
       rooms_(&redis_),
       refresh_interval_ms_(

@@ -37,6 +37,13 @@ Result<PluginOptions> ParsePluginOptions(const OptionList& options) {
       o.redis_host = value;
     } else if (key == "redis_port") {
       s = ParseInt(key, value, 1, 65535, &o.redis_port);
+    } else if (key == "redis_cluster") {
+      Result<std::vector<RedisNodeAddress>> seeds = ParseRedisSeedList(value);
+      if (seeds.ok()) {
+        o.redis_cluster = std::move(*seeds);
+      } else {
+        s = Status::InvalidField("plugin_opt_redis_cluster: " + seeds.status().message());
+      }
     } else if (key == "redis_timeout_ms") {
       s = ParseInt(key, value, 1, 60000, &o.redis_timeout_ms);
     } else if (key == "topic_root") {

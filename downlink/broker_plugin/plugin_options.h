@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/redis_cluster_routing.h"
 #include "common/status.h"
 
 namespace courier::broker {
@@ -19,6 +20,9 @@ struct PluginOptions {
                                                  // verifies, during a secret rotation
   std::string redis_host = "127.0.0.1";          // redis_host
   int redis_port = 6379;                         // redis_port
+  std::vector<RedisNodeAddress> redis_cluster;   // redis_cluster: host:port[,host:port...];
+                                                 // default none; set: Redis Cluster mode with
+                                                 // these seeds (redis_host/port are ignored)
   int redis_timeout_ms = 200;                    // redis_timeout_ms: connect and each command; the
                                                  // broker's event loop waits at most this long
   std::string topic_root = "courier";            // topic_root

@@ -1,0 +1,97 @@
+// A client connection to a Redis Cluster: what RedisConnection (common/redis_client.h) becomes
+// when RedisConfig::cluster names seed nodes. Callers keep using RedisConnection; this is its
+// cluster half.
+//
+// How it behaves:
+//   - Connect asks the first seed that answers for CLUSTER SLOTS; a connection to each master
+//     is opened when a command first needs it, with RedisConfig's connect and command timeouts.
+//   - Each command goes to the master of its keys' slot (common/redis_cluster_routing.h); a
+//     pipeline is split by node, one round trip per node, and its replies come back in the
+//     pipeline's order. A command whose keys span slots is refused before anything is sent.
+//   - MOVED: the slot's new master is recorded, the command retried there, and the whole map
+//     re-read before the next call. ASK: ASKING and the command on the target, map unchanged.
+//     At most kMaxRedirects per command.
+//   - CLUSTERDOWN, TRYAGAIN, MASTERDOWN, LOADING, READONLY replies: Unavailable (the caller backs
+//     off and retries), and the map is re-read before the next call. CROSSSLOT: Internal.
+//   - An I/O error or a timeout on a node: Unavailable, never retried here (the command may have
+//     run); that node's connection is dropped, commands for it fail at once for kNodeRetryMs,
+//     and the map is re-read before the next call: that is how a failover (a replica promoted)
+//     is picked up. A node connection the server closed while idle is noticed before use and
+//     reopened (nothing was sent on it).
+//   - The map is re-read at most every kMinRefreshIntervalMs, from a connected node, else a
+//     known master, else a seed.
+//
+// Thread-safety: not thread-safe; one owner at a time, like RedisConnection.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/redis_client.h"
+#include "common/redis_cluster_routing.h"
+#include "common/status.h"
+
+namespace courier {
+
+class RedisClusterConnection {
+ public:
+  static constexpr int kMaxRedirects = 5;
+  static constexpr int64_t kNodeRetryMs = 500;
+  static constexpr int64_t kMinRefreshIntervalMs = 100;
+
+  // REQUIRES: !config.cluster.empty(). InvalidField for a malformed seed list; Unavailable when
+  // no seed answers CLUSTER SLOTS with a usable map (the error quotes the last seed's answer).
+  static Result<std::unique_ptr<RedisClusterConnection>> Connect(const RedisConfig& config);
+
+  RedisClusterConnection(const RedisClusterConnection&) = delete;
+  RedisClusterConnection& operator=(const RedisClusterConnection&) = delete;
+
+  // As RedisConnection::Pipeline: the replies in order, ordinary error replies (WRONGTYPE,
+  // NOSCRIPT, BUSYGROUP...) included. Unavailable or Internal as described above; after an
+  // Unavailable some commands may have run (as after a single Redis' I/O error).
+  Result<std::vector<RedisValue>> Pipeline(const std::vector<std::vector<std::string>>& commands);
+
+  // True when the last attempt to read the slot map reached no node at all: every seed and
+  // every known node failed. The owner then drops this connection (RedisPool fails fast and
+  // reconnects from the seeds). One node's failure does not make it unreachable.
+  bool unreachable() const { return unreachable_; }
+
+  // The master a key's slot is routed to now (the map as last read, with MOVED corrections);
+  // nullopt when none serves it. For tests and logs.
+  std::optional<RedisNodeAddress> NodeForKey(std::string_view key) const;
+
+ private:
+  RedisClusterConnection(RedisConfig config, std::vector<RedisNodeAddress> seeds);
+
+  // Re-reads the map when due; OK with the old map if that fails but a map exists.
+  Status RefreshIfDue();
+  Status Refresh();
+  // The open connection to `node`, opening it if needed; Unavailable while the node is in its
+  // retry pause or when it can't be reached.
+  Result<RedisConnection*> NodeConnection(const RedisNodeAddress& node);
+  // Records a failed node: connection dropped, retry pause, map re-read before the next call.
+  Status NodeFailed(const RedisNodeAddress& node, const Status& why);
+  // Follows a redirect reply to `args` received from `from`, up to kMaxRedirects.
+  Result<RedisValue> FollowRedirects(const std::vector<std::string>& args, Redirect redirect,
+                                     const RedisNodeAddress& from);
+  // Unavailable or Internal for a reply that is a cluster error other than a redirect; OK
+  // otherwise.
+  Status ClusterErrorStatus(const std::vector<std::string>& args, const RedisValue& reply,
+                            const RedisNodeAddress& node);
+
+  const RedisConfig config_;
+  const std::vector<RedisNodeAddress> seeds_;
+  std::optional<ClusterRoutingTable> table_;
+  std::map<RedisNodeAddress, std::unique_ptr<RedisConnection>> nodes_;
+  std::map<RedisNodeAddress, int64_t> retry_after_ms_;  // steady clock
+  bool refresh_due_ = false;
+  int64_t last_refresh_ms_ = 0;
+  bool unreachable_ = false;
+};
+
+}  // namespace courier
