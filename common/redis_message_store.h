@@ -31,6 +31,10 @@ class RedisMessageStore final : public MessageStore {
 
  private:
   std::string DeliveryStreamOf(const std::string& user_id) const;
+  // Queues the kicks of the user's kick outbox that `reply` carries from element `first` on
+  // (pairs: session id, "<notify> <device> <payload>") on the user's delivery stream, then
+  // removes them from the outbox.
+  Status QueueKicks(const std::string& user_id, const RedisValue& reply, size_t first);
 
   RedisPool* pool_;
   const StorePolicy policy_;

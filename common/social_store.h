@@ -92,6 +92,9 @@ struct Notice {
   std::string rest;
   std::string epoch;
   int64_t now_ms = 0;
+  // A fresh id (a ULID) naming the operation, so that a step repeated after a crash writes the
+  // notification once (docs/design.md, "Cross-slot operations"). Required by RemoveFriend.
+  std::string op;
 };
 
 class SocialStore {
