@@ -1,5 +1,7 @@
 // MessageStore over Redis: every write is one Lua script (common/lua/), so each operation is
-// one round trip and atomic. Key layout: common/keys.h.
+// one round trip and atomic — except that a login which replaces a session, and a logout, queue
+// the kick as a second step from the user's kick outbox (docs/design.md, "Cross-slot
+// operations"). Key layout: common/keys.h.
 //
 // Thread-safety: thread-safe; connections come from the shared RedisPool.
 #pragma once
