@@ -35,13 +35,14 @@ std::string PlatformSession(std::string_view u, std::string_view p) {
 std::string Cmid(std::string_view u, std::string_view cmid) { return UserKey(u, "cmid", cmid); }
 std::string SendRate(std::string_view u) { return UserKey(u, "rate"); }
 std::string LoginFailures(std::string_view u) { return UserKey(u, "loginfail"); }
+std::string KickOutbox(std::string_view u) { return UserKey(u, "kicks"); }
 std::string Acks(std::string_view u) { return UserKey(u, "acks"); }
 std::string Online(std::string_view u) { return UserKey(u, "online"); }
 std::string LastSeen(std::string_view u) { return UserKey(u, "seen"); }
 
 std::string Friends(std::string_view u) { return UserKey(u, "friends"); }
 std::string FriendRequests(std::string_view u) { return UserKey(u, "freq"); }
-std::string FriendRequestsOut(std::string_view u) { return UserKey(u, "freqout"); }
+std::string FriendRequestsIn(std::string_view u) { return UserKey(u, "freqin"); }
 std::string Blocks(std::string_view u) { return UserKey(u, "blocks"); }
 std::string FanIn(std::string_view u) { return UserKey(u, "fanin"); }
 std::string Conversations(std::string_view u) { return UserKey(u, "convs"); }

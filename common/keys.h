@@ -32,6 +32,10 @@ std::string Cmid(std::string_view user_id, std::string_view cmid);
 std::string SendRate(std::string_view user_id);
 // Hash {tokens, at}: the user's failed-login token bucket; exists only while not full.
 std::string LoginFailures(std::string_view user_id);
+// Hash session_id -> "<notify> <device> <kicked payload>": kicks of replaced or ended sessions
+// recorded but maybe not queued yet (a crash between the two steps); every later login or logout
+// of the user queues them again. Expires with the token lifetime.
+std::string KickOutbox(std::string_view user_id);
 // Hash device_id -> highest seq the device acknowledged.
 std::string Acks(std::string_view user_id);
 // Hash device_id -> online-until (ms since the Unix epoch); written by the broker plugin.
@@ -43,8 +47,9 @@ std::string LastSeen(std::string_view user_id);
 std::string Friends(std::string_view user_id);
 // Hash request_id -> {request_id, from, note, ts} JSON: pending friend requests to the user.
 std::string FriendRequests(std::string_view user_id);
-// Hash target -> request_id: pending friend requests from the user.
-std::string FriendRequestsOut(std::string_view user_id);
+// Hash requester -> request_id: the same pending requests to the user, by requester. Written and
+// deleted with FriendRequests, in the same script, so a pending request lives in one slot.
+std::string FriendRequestsIn(std::string_view user_id);
 // Set of the users this user blocked.
 std::string Blocks(std::string_view user_id);
 // Hash group conv -> highest feed fseq copied into this inbox (the fan-out's idempotency).

@@ -34,17 +34,49 @@ Result<std::string> RedisMessageStore::PasswordHash(const std::string& user_id) 
   return std::move(r->str);
 }
 
-Result<OpenedSession> RedisMessageStore::OpenSession(const NewSession& s) {
-  auto r = pool_->Eval(open_session_,
-                       {keys::Session(s.user_id, s.session_id),
-                        keys::PlatformSession(s.user_id, s.platform), DeliveryStreamOf(s.user_id)},
-                       {s.user_id, s.session_id, s.device_id, s.platform,
-                        std::to_string(s.expires_at_ms), std::to_string(policy_.token_ttl_s),
-                        s.kicked_payload, std::to_string(policy_.delivery_stream_max)});
+Status RedisMessageStore::QueueKicks(const std::string& user_id, const RedisValue& reply,
+                                     size_t first) {
+  // Flat pairs: session id, "<notify> <device> <payload>".
+  std::vector<std::vector<std::string>> xadds;
+  std::vector<std::string> queued = {"HDEL", keys::KickOutbox(user_id)};
+  for (size_t i = first; i + 1 < reply.elements.size(); i += 2) {
+    const std::string& sid = reply.elements[i].str;
+    const std::string& kick = reply.elements[i + 1].str;
+    size_t device_end = kick.find(' ', 2);
+    if (kick.size() < 3 || kick[1] != ' ' || device_end == std::string::npos) {
+      return Malformed("kick outbox");
+    }
+    xadds.push_back({"XADD", DeliveryStreamOf(user_id), "MAXLEN", "~",
+                     std::to_string(policy_.delivery_stream_max), "*", "u", user_id, "k", "control",
+                     "d", kick.substr(2, device_end - 2), "s", sid, "n", kick.substr(0, 1), "p",
+                     kick.substr(device_end + 1)});
+    queued.push_back(sid);
+  }
+  if (xadds.empty()) return Status::Ok();
+  auto r = pool_->Pipeline(xadds);
   if (!r.ok()) return r.status();
-  if (Verdict(*r) != "ok") return Malformed("open_session");
+  if (Status s = NoErrorReply(*r, "XADD control"); !s.ok()) return s;
+  // Queued: out of the outbox. A crash before this queues them again on the next login or
+  // logout (the broker ignores a kick of a session that is no longer connected).
+  auto d = pool_->Command(queued);
+  if (!d.ok()) return d.status();
+  return NoErrorReply({*d}, "HDEL kick outbox");
+}
+
+Result<OpenedSession> RedisMessageStore::OpenSession(const NewSession& s) {
+  // Step 1, the user's slot: the session, and the replaced one's kick recorded in the outbox.
+  auto r = pool_->Eval(
+      open_session_,
+      {keys::Session(s.user_id, s.session_id), keys::PlatformSession(s.user_id, s.platform),
+       keys::KickOutbox(s.user_id)},
+      {s.user_id, s.session_id, s.device_id, s.platform, std::to_string(s.expires_at_ms),
+       std::to_string(policy_.token_ttl_s), s.kicked_payload});
+  if (!r.ok()) return r.status();
+  if (Verdict(*r) != "ok" || r->elements.size() < 3) return Malformed("open_session");
+  // Step 2, the delivery stream's slot: the kicks; step 3: out of the outbox.
+  if (Status k = QueueKicks(s.user_id, *r, 3); !k.ok()) return k;
   OpenedSession out;
-  if (r->elements.size() >= 3) {
+  if (!r->elements[1].str.empty()) {
     out.replaced_session_id = r->elements[1].str;
     out.replaced_device_id = r->elements[2].str;
   }
@@ -52,20 +84,18 @@ Result<OpenedSession> RedisMessageStore::OpenSession(const NewSession& s) {
 }
 
 Status RedisMessageStore::CloseSession(const Caller& c, const std::string& kicked_payload) {
-  // The platform is not in the caller; the script finds it from the session itself.
-  auto platform = pool_->Command({"HGET", keys::Session(c.user_id, c.session_id), "platform"});
-  if (!platform.ok()) return platform.status();
-  if (!platform->is_string()) return Status::Unauthorized("session ended");
+  // Step 1, the user's slot: the session ends, its kick recorded in the outbox.
   auto r = pool_->Eval(
-      close_session_,
-      {keys::Session(c.user_id, c.session_id), keys::PlatformSession(c.user_id, platform->str),
-       DeliveryStreamOf(c.user_id)},
-      {c.user_id, c.session_id, kicked_payload, std::to_string(policy_.delivery_stream_max)});
+      close_session_, {keys::Session(c.user_id, c.session_id), keys::KickOutbox(c.user_id)},
+      {c.user_id, c.session_id, kicked_payload, std::to_string(policy_.token_ttl_s)});
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
-  if (verdict == "ok") return Status::Ok();
+  if (verdict != "ok" && verdict != "unauthorized") return Malformed("close_session");
+  // Step 2, the delivery stream's slot: the kicks (also those a crashed logout or login left in
+  // the outbox, when this session has ended); step 3: out of the outbox.
+  if (Status k = QueueKicks(c.user_id, *r, 1); !k.ok()) return k;
   if (verdict == "unauthorized") return Status::Unauthorized("session ended");
-  return Malformed("close_session");
+  return Status::Ok();
 }
 
 Result<SendOutcome> RedisMessageStore::SendDirect(const DirectSend& s, int64_t now_ms) {

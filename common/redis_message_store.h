@@ -1,6 +1,7 @@
-// MessageStore over Redis: every write is Lua scripts (common/lua/) each in one Redis Cluster
-// slot; a send spans several slots as idempotent steps (common/redis_sends.h). Key layout:
-// common/keys.h.
+// MessageStore over Redis: every script touches one Redis Cluster slot; a send spans several
+// slots as idempotent steps (common/redis_sends.h), and a login which replaces a session, or a
+// logout, queues the kick as a second step from the user's kick outbox (docs/design.md,
+// "Cross-slot operations"). Key layout: common/keys.h.
 //
 // Thread-safety: thread-safe; connections come from the shared RedisPool.
 #pragma once
@@ -33,6 +34,10 @@ class RedisMessageStore final : public MessageStore {
 
  private:
   std::string DeliveryStreamOf(const std::string& user_id) const;
+  // Queues the kicks of the user's kick outbox that `reply` carries from element `first` on
+  // (pairs: session id, "<notify> <device> <payload>") on the user's delivery stream, then
+  // removes them from the outbox.
+  Status QueueKicks(const std::string& user_id, const RedisValue& reply, size_t first);
 
   RedisPool* pool_;
   const StorePolicy policy_;

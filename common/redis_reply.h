@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/message_store.h"
 #include "common/redis_client.h"
@@ -27,6 +28,16 @@ inline int64_t Int(const RedisValue& v) {
   if (v.is_integer()) return v.integer;
   if (v.is_string()) return std::strtoll(v.str.c_str(), nullptr, 10);
   return 0;
+}
+
+// Internal naming `what` if any reply (of a command or a pipeline) is an error, else OK.
+inline Status NoErrorReply(const std::vector<RedisValue>& replies, std::string_view what) {
+  for (const RedisValue& v : replies) {
+    if (v.type == RedisValue::Type::kError) {
+      return Status::Internal("redis " + std::string(what) + ": " + v.str);
+    }
+  }
+  return Status::Ok();
 }
 
 // The Status of a script's error verdict; `not_found` says what was not found.

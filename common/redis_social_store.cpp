@@ -16,6 +16,17 @@ namespace {
 std::string GroupConv(const std::string& gid) { return "g:" + gid; }
 std::string RoomConv(const std::string& rid) { return "r:" + rid; }
 
+// A notification for `user`'s inbox, written once per operation `op`.
+InboxWrite NotificationWrite(const std::string& user, std::string op, const std::string& rest,
+                             const Notice& n) {
+  InboxWrite w;
+  w.user = user;
+  w.op = std::move(op);
+  w.epoch_candidate = n.epoch;
+  w.rest = rest;
+  return w;
+}
+
 }  // namespace
 
 RedisSocialStore::RedisSocialStore(RedisPool* pool, StorePolicy policy)
@@ -32,6 +43,16 @@ std::string RedisSocialStore::FanoutStreamOf(const std::string& conv) const {
 std::vector<std::string> RedisSocialStore::InboxSettings() const {
   return {std::to_string(policy_.inbox_max_entries), std::to_string(policy_.inbox_retention_ms),
           std::to_string(policy_.delivery_stream_max)};
+}
+
+Status RedisSocialStore::QueueFanout(const std::string& conv, const RedisValue& reply) {
+  int64_t fseq = reply.is_array() && reply.elements.size() >= 2 ? Int(reply.elements[1]) : 0;
+  if (fseq <= 0) return Status::Ok();
+  auto r = pool_->Command({"XADD", FanoutStreamOf(conv), "MAXLEN", "~",
+                           std::to_string(policy_.delivery_stream_max), "*", "k", "feed", "c", conv,
+                           "f", std::to_string(fseq)});
+  if (!r.ok()) return r.status();
+  return NoErrorReply({*r}, "XADD fan-out task");
 }
 
 Result<RedisValue> RedisSocialStore::Run(const RedisScript& script,
@@ -61,27 +82,32 @@ Result<std::vector<RedisValue>> RedisSocialStore::ReadAs(
 // ---- Groups ---------------------------------------------------------------------------------
 
 Status RedisSocialStore::CreateGroup(const Caller& c, const NewGroup& g) {
+  // Step 1, reads pipelined across slots: the session, the id, the members.
+  std::vector<std::vector<std::string>> reads = {{"EXISTS", keys::Group(g.group_id)}};
+  for (const auto& m : g.members) reads.push_back({"EXISTS", keys::User(m)});
+  auto found = ReadAs(c, std::move(reads));
+  if (!found.ok()) return found.status();
+  // A taken id goes on to step 2, which answers conflict (its check is the one that counts: two
+  // creators may race) and tells whether a fan-out task is due — one a crashed try of this
+  // creation may have left unqueued.
+  for (size_t i = 0; (*found)[0].integer != 1 && i < g.members.size(); ++i) {
+    if ((*found)[i + 1].integer != 1) return Status::NotFound("no such user: " + g.members[i]);
+  }
+  // Step 2, the group's slot.
   std::string conv = GroupConv(g.group_id);
-  std::vector<std::string> args = {conv,
-                                   g.name,
-                                   c.user_id,
-                                   std::to_string(g.now_ms),
-                                   std::to_string(policy_.delivery_stream_max),
-                                   g.created_rest};
+  std::vector<std::string> args = {g.name, c.user_id, std::to_string(g.now_ms), g.created_rest};
   args.insert(args.end(), g.members.begin(), g.members.end());
-  auto r =
-      pool_->Eval(create_group_,
-                  {keys::Session(c.user_id, c.session_id), keys::Group(g.group_id),
-                   keys::GroupMembers(g.group_id), keys::GroupJoined(g.group_id),
-                   keys::ConversationMeta(conv), keys::GroupFeed(g.group_id), FanoutStreamOf(conv)},
-                  args);
+  auto r = pool_->Eval(
+      create_group_,
+      {keys::Group(g.group_id), keys::GroupMembers(g.group_id), keys::GroupJoined(g.group_id),
+       keys::ConversationMeta(conv), keys::GroupFeed(g.group_id)},
+      args);
   if (!r.ok()) return r.status();
+  // Step 3: the fan-out task.
+  if (Status s = QueueFanout(conv, *r); !s.ok()) return s;
   auto verdict = Verdict(*r);
   if (verdict == "ok") return Status::Ok();
   if (verdict == "conflict") return Status::Conflict("group_id " + g.group_id + " is taken");
-  if (verdict == "not_found" && r->elements.size() >= 2) {
-    return Status::NotFound("no such user: " + r->elements[1].str);
-  }
   return VerdictStatus(verdict, "create_group", "not found");
 }
 
@@ -119,27 +145,41 @@ Result<GroupInfo> RedisSocialStore::GetGroup(const Caller& c, const std::string&
 Result<std::vector<std::string>> RedisSocialStore::AddMembers(
     const Caller& c, const std::string& gid,
     const std::vector<std::pair<std::string, std::string>>& users, int max_members) {
+  // Step 1, reads pipelined across slots, answered in the order the checks have always had: the
+  // session, the group, the caller's role, the users.
+  std::vector<std::vector<std::string>> reads = {{"EXISTS", keys::Group(gid)},
+                                                 {"HGET", keys::GroupMembers(gid), c.user_id}};
+  for (const auto& [user, rest] : users) reads.push_back({"EXISTS", keys::User(user)});
+  auto found = ReadAs(c, std::move(reads));
+  if (!found.ok()) return found.status();
+  if ((*found)[0].integer != 1) return Status::NotFound("no such group: " + gid);
+  const RedisValue& role = (*found)[1];
+  if (!role.is_string()) return VerdictStatus("not_member", "add_members", "");
+  if (role.str != "owner" && role.str != "admin") {
+    return Status::Forbidden("only the owner and admins add members");
+  }
+  for (size_t i = 0; i < users.size(); ++i) {
+    if ((*found)[i + 2].integer != 1) return Status::NotFound("no such user: " + users[i].first);
+  }
+  // Step 2, the group's slot: the role again (atomic with the change), the new members.
   std::string conv = GroupConv(gid);
-  std::vector<std::string> args = {conv, c.user_id, std::to_string(max_members),
-                                   std::to_string(policy_.delivery_stream_max)};
+  std::vector<std::string> args = {c.user_id, std::to_string(max_members)};
   for (const auto& [user, rest] : users) {
     args.push_back(user);
     args.push_back(rest);
   }
   auto r = pool_->Eval(add_members_,
-                       {keys::Session(c.user_id, c.session_id), keys::Group(gid),
-                        keys::GroupMembers(gid), keys::GroupJoined(gid),
-                        keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
+                       {keys::Group(gid), keys::GroupMembers(gid), keys::GroupJoined(gid),
+                        keys::ConversationMeta(conv), keys::GroupFeed(gid)},
                        args);
   if (!r.ok()) return r.status();
+  // Step 3: the fan-out task.
+  if (Status s = QueueFanout(conv, *r); !s.ok()) return s;
   auto verdict = Verdict(*r);
   if (verdict == "ok") {
     std::vector<std::string> added;
-    for (size_t i = 1; i < r->elements.size(); ++i) added.push_back(r->elements[i].str);
+    for (size_t i = 2; i < r->elements.size(); ++i) added.push_back(r->elements[i].str);
     return added;
-  }
-  if (verdict == "not_found" && r->elements.size() >= 2) {
-    return Status::NotFound("no such user: " + r->elements[1].str);
   }
   if (verdict == "conflict") {
     return Status::Conflict("a group has at most " + std::to_string(max_members) + " members");
@@ -151,14 +191,15 @@ Result<std::vector<std::string>> RedisSocialStore::AddMembers(
 Status RedisSocialStore::RemoveMember(const Caller& c, const std::string& gid,
                                       const std::string& target, const std::string& rest,
                                       int64_t now_ms) {
+  // Step 1, the caller's slot; step 2, the group's; step 3, the fan-out task.
+  if (Status s = steps_.CheckSession(c); !s.ok()) return s;
   std::string conv = GroupConv(gid);
   auto r = pool_->Eval(remove_member_,
-                       {keys::Session(c.user_id, c.session_id), keys::Group(gid),
-                        keys::GroupMembers(gid), keys::GroupJoined(gid), keys::GroupLeft(gid),
-                        keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
-                       {conv, c.user_id, target, std::to_string(policy_.delivery_stream_max), rest,
-                        std::to_string(now_ms)});
+                       {keys::Group(gid), keys::GroupMembers(gid), keys::GroupJoined(gid),
+                        keys::GroupLeft(gid), keys::ConversationMeta(conv), keys::GroupFeed(gid)},
+                       {gid, c.user_id, target, rest, std::to_string(now_ms)});
   if (!r.ok()) return r.status();
+  if (Status s = QueueFanout(conv, *r); !s.ok()) return s;
   auto verdict = Verdict(*r);
   if (verdict == "ok") return Status::Ok();
   if (verdict == "no_such_member") return Status::NotFound(target + " is not a member of " + gid);
@@ -168,14 +209,15 @@ Status RedisSocialStore::RemoveMember(const Caller& c, const std::string& gid,
 
 Status RedisSocialStore::SetRole(const Caller& c, const std::string& gid, const std::string& target,
                                  const std::string& role, int64_t now_ms) {
+  // Step 1, the caller's slot; step 2, the group's; step 3, the fan-out task.
+  if (Status s = steps_.CheckSession(c); !s.ok()) return s;
   std::string conv = GroupConv(gid);
-  auto r = pool_->Eval(
-      set_role_,
-      {keys::Session(c.user_id, c.session_id), keys::Group(gid), keys::GroupMembers(gid),
-       keys::ConversationMeta(conv), keys::GroupFeed(gid), FanoutStreamOf(conv)},
-      {conv, c.user_id, target, role, std::to_string(now_ms),
-       std::to_string(policy_.delivery_stream_max)});
+  auto r = pool_->Eval(set_role_,
+                       {keys::Group(gid), keys::GroupMembers(gid), keys::ConversationMeta(conv),
+                        keys::GroupFeed(gid)},
+                       {gid, c.user_id, target, role, std::to_string(now_ms)});
   if (!r.ok()) return r.status();
+  if (Status s = QueueFanout(conv, *r); !s.ok()) return s;
   auto verdict = Verdict(*r);
   if (verdict == "ok") return Status::Ok();
   if (verdict == "no_such_member") return Status::NotFound(target + " is not a member of " + gid);
@@ -192,20 +234,26 @@ Result<SendOutcome> RedisSocialStore::SendGroup(const ConversationSend& s, int64
 // ---- Rooms ----------------------------------------------------------------------------------
 
 Status RedisSocialStore::JoinRoom(const Caller& c, const std::string& rid) {
-  return ChangeRoomMembership(c, rid, "join");
+  // Step 1, the caller's slot; step 2, the room's (SADD: a repeat changes nothing).
+  if (Status s = steps_.CheckSession(c); !s.ok()) return s;
+  auto r = pool_->Command({"SADD", keys::RoomMembers(rid), c.user_id});
+  if (!r.ok()) return r.status();
+  return NoErrorReply({*r}, "SADD");
 }
 
 Status RedisSocialStore::LeaveRoom(const Caller& c, const std::string& rid) {
-  return ChangeRoomMembership(c, rid, "leave");
-}
-
-Status RedisSocialStore::ChangeRoomMembership(const Caller& c, const std::string& rid,
-                                              const std::string& op) {
-  auto r = Run(room_membership_,
-               {keys::Session(c.user_id, c.session_id), keys::RoomMembers(rid),
-                DeliveryStreamOf(RoomConv(rid))},
-               {op, c.user_id, rid, std::to_string(policy_.delivery_stream_max)}, "");
-  return r.ok() ? Status::Ok() : r.status();
+  // Step 1, the caller's slot; step 2, the room's (SREM: a repeat changes nothing); step 3, the
+  // room_leave command in the room's delivery shard, before the reply: the broker stops
+  // delivering the room to the user before any room message sent after the leave returned.
+  if (Status s = steps_.CheckSession(c); !s.ok()) return s;
+  auto left = pool_->Command({"SREM", keys::RoomMembers(rid), c.user_id});
+  if (!left.ok()) return left.status();
+  if (Status s = NoErrorReply({*left}, "SREM"); !s.ok()) return s;
+  auto r = pool_->Command({"XADD", DeliveryStreamOf(RoomConv(rid)), "MAXLEN", "~",
+                           std::to_string(policy_.delivery_stream_max), "*", "k", "roomctl", "r",
+                           rid, "u", c.user_id});
+  if (!r.ok()) return r.status();
+  return NoErrorReply({*r}, "XADD roomctl");
 }
 
 Result<SendOutcome> RedisSocialStore::SendRoom(const ConversationSend& s, int64_t now_ms) {
@@ -236,27 +284,68 @@ Result<Membership> RedisSocialStore::MembershipOf(const Caller& c, const std::st
 
 // ---- Friends and blocks ---------------------------------------------------------------------
 
+Result<std::vector<InboxEntry>> RedisSocialStore::PutAnswer(const std::string& requester,
+                                                            const std::string& request_id,
+                                                            const std::string& rest,
+                                                            const Notice& n) {
+  return steps_.PutInboxes({NotificationWrite(requester, "answer:" + request_id, rest, n)},
+                           n.now_ms);
+}
+
 Result<std::string> RedisSocialStore::SendFriendRequest(const Caller& c, const std::string& to,
                                                         const FriendRequestInfo& req,
                                                         const Notice& n) {
+  // Step 1, the requester's slot: the session, the friendship, a request of `to`'s to the caller
+  // (which this one accepts).
+  auto mine = ReadAs(c, {{"HEXISTS", keys::Friends(c.user_id), to},
+                         {"HGET", keys::FriendRequestsIn(c.user_id), to}});
+  if (!mine.ok()) return mine.status();
+  const bool friends = (*mine)[0].integer == 1;
+  const std::string theirs = (*mine)[1].is_string() ? (*mine)[1].str : "";
+  // Step 2, the target's slot: the target's checks, then the request and its notification, or
+  // the target's side of the friendship of a crossed request.
   nlohmann::json stored = {
       {"request_id", req.request_id}, {"from", req.from}, {"note", req.note}, {"ts", req.ts}};
-  std::vector<std::string> args = {
-      c.user_id, to, req.request_id, stored.dump(), n.rest, std::to_string(n.now_ms), n.epoch};
-  for (auto& s : InboxSettings()) args.push_back(std::move(s));
-  // If `to` already asked the caller, this request accepts theirs; the script puts their
-  // request id in place of the marker.
-  args.push_back(EncodeNotificationRest(
-      "friend.accepted",
-      R"({"request_id":"%REQUEST_ID%","user_id":)" + nlohmann::json(c.user_id).dump() + "}",
-      n.now_ms));
-  auto r = pool_->Eval(
-      friend_request_,
-      {keys::Session(c.user_id, c.session_id), keys::User(to), DeliveryStreamOf(to)}, args);
+  auto r =
+      pool_->Eval(friend_request_,
+                  {keys::User(to), keys::Blocks(to), keys::FriendRequests(to),
+                   keys::FriendRequestsIn(to), keys::Friends(to)},
+                  {c.user_id, to, req.request_id, stored.dump(), n.rest, std::to_string(n.now_ms),
+                   n.epoch, std::to_string(policy_.inbox_max_entries),
+                   std::to_string(policy_.inbox_retention_ms), friends ? "1" : "0", theirs});
   if (!r.ok()) return r.status();
   auto verdict = Verdict(*r);
-  if ((verdict == "ok" || verdict == "dup" || verdict == "accepted") && r->elements.size() >= 2) {
+  if (verdict == "ok" && r->elements.size() >= 4) {
+    // Step 3: the push. A retry after a crash before it finds the request pending ("dup") and
+    // pushes nothing: the notification is in the inbox, where a sync finds it.
+    Status s = steps_.QueuePushes({InboxEntry{to, Int(r->elements[2]), r->elements[3].str}});
+    if (!s.ok()) return s;
     return std::move(r->elements[1].str);
+  }
+  if (verdict == "dup" && r->elements.size() >= 2) return std::move(r->elements[1].str);
+  if (verdict == "accepted" && r->elements.size() >= 2) {
+    // Step 3: friend.accepted into the target's inbox, once; step 4: its push. Both before step
+    // 5, after which a retry of this request answers 409 (friends already) and does nothing:
+    // whatever step 5 leaves undone, the target has been told.
+    std::string rest = EncodeNotificationRest(
+        "friend.accepted", nlohmann::json{{"request_id", theirs}, {"user_id", c.user_id}}.dump(),
+        n.now_ms);
+    auto entries = PutAnswer(to, theirs, rest, n);
+    if (!entries.ok()) return entries.status();
+    if (Status s = steps_.QueuePushes(*entries); !s.ok()) return s;
+    // Step 5, the requester's slot: their request consumed, the requester's side of the
+    // friendship (no marker: until this step the request is pending, which leads a retry here
+    // again). A request answered meanwhile by the caller is gone: nothing left to do.
+    auto mine_done =
+        pool_->Eval(friend_answer_,
+                    {keys::Session(c.user_id, c.session_id), keys::FriendRequests(c.user_id),
+                     keys::FriendRequestsIn(c.user_id), keys::Friends(c.user_id),
+                     keys::Operation(c.user_id, "answer:" + theirs)},
+                    {theirs, "accept", r->elements[1].str, "0"});
+    if (!mine_done.ok()) return mine_done.status();
+    auto v = Verdict(*mine_done);
+    if (v != "ok" && v != "not_found") return VerdictStatus(v, "friend_answer", "");
+    return theirs;
   }
   if (verdict == "conflict") return Status::Conflict(to + " is already your friend");
   if (verdict == "blocked") return Status::Blocked(to + " does not accept your requests");
@@ -281,22 +370,35 @@ Result<std::vector<FriendRequestInfo>> RedisSocialStore::FriendRequests(const Ca
 
 Status RedisSocialStore::AnswerFriendRequest(const Caller& c, const std::string& rid, bool accept,
                                              const Notice& n) {
-  // The requester's delivery stream is a key of the script, so find the requester first; the
-  // script checks again that the request is still there and still theirs.
-  auto found = ReadAs(c, {{"HGET", keys::FriendRequests(c.user_id), rid}});
-  if (!found.ok()) return found.status();
-  const RedisValue& request = (*found)[0];
-  if (!request.is_string()) return Status::NotFound("no such friend request: " + rid);
-  auto j = nlohmann::json::parse(request.str, nullptr, false);
-  std::string from = j.is_object() ? j.value("from", "") : "";
-  if (from.empty()) return Status::Internal("unreadable friend request " + rid);
-  std::vector<std::string> args = {
-      c.user_id, rid, from, accept ? "accept" : "reject", n.rest, std::to_string(n.now_ms),
-      n.epoch};
-  for (auto& s : InboxSettings()) args.push_back(std::move(s));
-  auto r = Run(friend_answer_, {keys::Session(c.user_id, c.session_id), DeliveryStreamOf(from)},
-               args, "no such friend request: " + rid);
-  return r.ok() ? Status::Ok() : r.status();
+  // Step 1, the caller's slot: the session; the request consumed, the caller's side of the
+  // friendship and the answer recorded in a marker, all at once. A retry while the marker is
+  // there gets the recorded answer and completes the steps after it.
+  std::string marker = keys::Operation(c.user_id, "answer:" + rid);
+  auto r = Run(friend_answer_,
+               {keys::Session(c.user_id, c.session_id), keys::FriendRequests(c.user_id),
+                keys::FriendRequestsIn(c.user_id), keys::Friends(c.user_id), marker},
+               {rid, accept ? "accept" : "reject", std::to_string(n.now_ms),
+                std::to_string(policy_.cmid_window_s)},
+               "no such friend request: " + rid);
+  if (!r.ok()) return r.status();
+  if (r->elements.size() < 3) return Malformed("friend_answer");
+  const std::string& from = r->elements[1].str;
+  const std::string& since = r->elements[2].str;
+  // Step 2, the requester's slot: their side of the friendship (HSETNX: a repeat changes
+  // nothing).
+  if (accept) {
+    auto f = pool_->Command({"HSETNX", keys::Friends(from), c.user_id, since});
+    if (!f.ok()) return f.status();
+    if (Status s = NoErrorReply({*f}, "HSETNX"); !s.ok()) return s;
+  }
+  // Step 3: the answer into the requester's inbox, once; step 4: its push.
+  auto entries = PutAnswer(from, rid, n.rest, n);
+  if (!entries.ok()) return entries.status();
+  if (Status s = steps_.QueuePushes(*entries); !s.ok()) return s;
+  // Step 5: done; a repeat now finds no request (404), as it always has.
+  auto d = pool_->Command({"DEL", marker});
+  if (!d.ok()) return d.status();
+  return NoErrorReply({*d}, "DEL");
 }
 
 Result<std::vector<FriendInfo>> RedisSocialStore::Friends(const Caller& c) {
@@ -311,17 +413,40 @@ Result<std::vector<FriendInfo>> RedisSocialStore::Friends(const Caller& c) {
 }
 
 Status RedisSocialStore::RemoveFriend(const Caller& c, const std::string& other, const Notice& n) {
-  std::vector<std::string> args = {c.user_id, other, n.rest, std::to_string(n.now_ms), n.epoch};
-  for (auto& s : InboxSettings()) args.push_back(std::move(s));
-  auto r = Run(friend_remove_, {keys::Session(c.user_id, c.session_id), DeliveryStreamOf(other)},
-               args, other + " is not your friend");
-  return r.ok() ? Status::Ok() : r.status();
+  if (n.op.empty()) return Status::Internal("RemoveFriend needs an operation id");
+  // Step 1, the caller's slot: the session; the caller's side ended and the operation recorded
+  // in a marker. A retry while the marker is there completes the steps after it.
+  std::string marker = keys::Operation(c.user_id, "unfriend:" + other);
+  auto r = Run(friend_remove_,
+               {keys::Session(c.user_id, c.session_id), keys::Friends(c.user_id), marker},
+               {other, n.op, std::to_string(policy_.cmid_window_s)}, other + " is not your friend");
+  if (!r.ok()) return r.status();
+  if (r->elements.size() < 2) return Malformed("friend_remove");
+  const std::string& op = r->elements[1].str;
+  // Step 2, the other user's slot: their side (HDEL: a repeat changes nothing).
+  auto d = pool_->Command({"HDEL", keys::Friends(other), c.user_id});
+  if (!d.ok()) return d.status();
+  if (Status s = NoErrorReply({*d}, "HDEL"); !s.ok()) return s;
+  // Step 3: friend.removed into their inbox, once; step 4: its push.
+  auto entries = steps_.PutInboxes({NotificationWrite(other, op, n.rest, n)}, n.now_ms);
+  if (!entries.ok()) return entries.status();
+  if (Status s = steps_.QueuePushes(*entries); !s.ok()) return s;
+  // Step 5: done; a repeat now finds no friendship (404), as it always has.
+  auto done = pool_->Command({"DEL", marker});
+  if (!done.ok()) return done.status();
+  return NoErrorReply({*done}, "DEL");
 }
 
 Status RedisSocialStore::SetBlocked(const Caller& c, const std::string& other, bool blocked) {
-  auto r = Run(block_,
-               {keys::Session(c.user_id, c.session_id), keys::Blocks(c.user_id), keys::User(other)},
-               {blocked ? "add" : "remove", other}, "no such user: " + other);
+  if (blocked) {
+    // Step 1, pipelined reads: the session, then that the other user exists (their slot).
+    auto found = ReadAs(c, {{"EXISTS", keys::User(other)}});
+    if (!found.ok()) return found.status();
+    if ((*found)[0].integer != 1) return Status::NotFound("no such user: " + other);
+  }
+  // Step 2, the caller's slot (SADD / SREM: a repeat changes nothing).
+  auto r = Run(block_, {keys::Session(c.user_id, c.session_id), keys::Blocks(c.user_id)},
+               {blocked ? "add" : "remove", other}, "");
   return r.ok() ? Status::Ok() : r.status();
 }
 

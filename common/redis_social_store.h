@@ -1,12 +1,15 @@
-// SocialStore over Redis: each state change is one Lua script (common/lua/) that also writes
-// the notifications it causes, so a change and its announcement happen together or not at
-// all. Key layout: common/keys.h and docs/design.md.
+// SocialStore over Redis. Every script and command touches one Redis Cluster slot: a change
+// that spans owners (two users, a user and a group, a state and a stream) is a sequence of
+// single-slot steps, each idempotent or recorded by a marker, ordered so that a crash between
+// two leaves a harmless state that a retry of the request completes (docs/design.md,
+// "Cross-slot operations"). Key layout: common/keys.h and docs/design.md.
 //
 // Thread-safety: thread-safe; connections come from the shared RedisPool.
 #pragma once
 
 #include "common/redis_client.h"
 #include "common/redis_sends.h"
+#include "common/redis_steps.h"
 #include "common/social_store.h"
 
 namespace courier {
@@ -60,9 +63,6 @@ class RedisSocialStore final : public SocialStore {
   // Runs `script` and turns an error verdict into a Status; OK for "ok".
   Result<RedisValue> Run(const RedisScript& script, const std::vector<std::string>& keys,
                          const std::vector<std::string>& args, const std::string& not_found);
-  // room_membership.lua with op "join" or "leave".
-  Status ChangeRoomMembership(const Caller& caller, const std::string& room_id,
-                              const std::string& op);
   // A notification into group `gid`'s feed by member `c` (group_note.lua, idempotent by `op`),
   // then its fan-out task; with `recalled_conv_seq`, also marks that message recalled.
   Status GroupNote(const Caller& c, const std::string& conv, const std::string& gid,
@@ -70,6 +70,14 @@ class RedisSocialStore final : public SocialStore {
                    const std::string& recalled_conv_seq);
   // ARGV tail shared by scripts that append to inboxes.
   std::vector<std::string> InboxSettings() const;
+  // The step after a step in a group's slot, whose reply is {verdict, fseq, ...}: queues the
+  // feed's fan-out task when fseq > 0 (an entry is not fanned out yet).
+  Status QueueFanout(const std::string& conv, const RedisValue& group_step_reply);
+  // friend.accepted / friend.rejected into the requester's inbox, once per answered request
+  // (marker {u:<requester>}:op:answer:<request id>).
+  Result<std::vector<InboxEntry>> PutAnswer(const std::string& requester,
+                                            const std::string& request_id, const std::string& rest,
+                                            const Notice& notice);
   // Runs a read-only pipeline after checking the caller's session in the same round trip.
   Result<std::vector<RedisValue>> ReadAs(const Caller& caller,
                                          std::vector<std::vector<std::string>> commands);
@@ -82,7 +90,6 @@ class RedisSocialStore final : public SocialStore {
   const RedisScript add_members_{"add_members"};
   const RedisScript remove_member_{"remove_member"};
   const RedisScript set_role_{"set_role"};
-  const RedisScript room_membership_{"room_membership"};
   const RedisScript friend_request_{"friend_request"};
   const RedisScript friend_answer_{"friend_answer"};
   const RedisScript friend_remove_{"friend_remove"};

@@ -1,11 +1,13 @@
 // SocialStore: the durable state of everything beyond one-to-one messages — groups, rooms,
 // friends and blocks, the conversation list, read receipts, recalls and signals — as one
 // interface over Redis (common/redis_social_store.h). The rules (who may do what) live in the
-// uplink's services; this layer keeps the state changes atomic and puts every notification
-// into the inboxes (or a group's feed) in the same step as the change it announces.
+// uplink's services; this layer makes every state change together with the notifications it
+// causes (into the inboxes, or a group's feed): in one step, or in steps that a retry of the call
+// completes (docs/design.md, "Cross-slot operations").
 //
-// Every call made for a session fails with Unauthorized once the session has ended; failures
-// of the backing store are Unavailable and leave no partial state.
+// Every call made for a session fails with Unauthorized once the session has ended. A failure of
+// the backing store is Unavailable and leaves either no change or one that repeating the call
+// completes, never one it duplicates.
 //
 // Thread-safety: implementations are thread-safe.
 #pragma once
@@ -92,6 +94,9 @@ struct Notice {
   std::string rest;
   std::string epoch;
   int64_t now_ms = 0;
+  // A fresh id (a ULID) naming the operation, so that a step repeated after a crash writes the
+  // notification once (docs/design.md, "Cross-slot operations"). Required by RemoveFriend.
+  std::string op;
 };
 
 class SocialStore {

@@ -15,6 +15,7 @@ Notice FriendService::MakeNotice(std::string_view event, const std::string& data
   n.now_ms = now_ms;
   n.rest = EncodeNotificationRest(event, data_json, n.now_ms);
   n.epoch = ids_->NewEpoch();
+  n.op = ids_->NewMessageId(now_ms);
   return n;
 }
 

@@ -1,30 +1,31 @@
--- Adds users to a group (owner or admins): each new member gets a group.member_added feed
--- entry, which reaches every member including the new one. Users already members are skipped.
+#!lua
+-- Adds users to a group (owner or admins), in the group's slot; the users' existence was checked
+-- before. Each new member gets a group.member_added feed entry, which reaches every member
+-- including the new one. Users already members are skipped, so a repeat adds nothing.
 --
--- KEYS  1 caller session  2 group  3 members  4 joined  5 conv meta  6 feed  7 fan-out stream
--- ARGV  1 conv  2 caller  3 max members  4 stream max length
---       5.. pairs: user, its group.member_added envelope rest
--- Returns {"ok", added...} | {"unauthorized"} | {"not_found"} | {"not_found", user}
---       | {"not_member"} | {"forbidden"} | {"conflict", max}
+-- KEYS  1 group  2 members  3 joined  4 conv meta  5 feed
+-- ARGV  1 caller  2 max members  3.. pairs: user, its group.member_added envelope rest
+-- Returns {"ok", fseq of the fan-out task to queue or 0, added...} | {"not_found", 0}
+--       | {"not_member", fseq} | {"forbidden", fseq} | {"conflict", fseq}
 --@include group
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'unauthorized'} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {'not_found'} end
-local role = role_of(KEYS[3], ARGV[2])
-if not role then return {'not_member'} end
-if role ~= 'owner' and role ~= 'admin' then return {'forbidden'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found', 0} end
+local role = role_of(KEYS[2], ARGV[1])
+if not role then return {'not_member', fanout_due(KEYS[4])} end
+if role ~= 'owner' and role ~= 'admin' then return {'forbidden', fanout_due(KEYS[4])} end
 local new = {}
-for i = 5, #ARGV - 1, 2 do
-  local user = ARGV[i]
-  if redis.call('EXISTS', '{u:' .. user .. '}:user') == 0 then return {'not_found', user} end
-  if redis.call('HEXISTS', KEYS[3], user) == 0 then new[#new + 1] = i end
+for i = 3, #ARGV - 1, 2 do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then new[#new + 1] = i end
 end
-if redis.call('HLEN', KEYS[3]) + #new > tonumber(ARGV[3]) then return {'conflict', ARGV[3]} end
-local out, fseq = {'ok'}, nil
+if redis.call('HLEN', KEYS[2]) + #new > tonumber(ARGV[2]) then
+  return {'conflict', fanout_due(KEYS[4])}
+end
+local added = {}
 for _, i in ipairs(new) do
-  fseq = feed_notification(KEYS[5], KEYS[6], ARGV[i + 1], ARGV[i], '')
-  redis.call('HSET', KEYS[3], ARGV[i], 'member')
-  redis.call('HSET', KEYS[4], ARGV[i], fseq)
-  out[#out + 1] = ARGV[i]
+  local fseq = feed_notification(KEYS[4], KEYS[5], ARGV[i + 1], ARGV[i], '')
+  redis.call('HSET', KEYS[2], ARGV[i], 'member')
+  redis.call('HSET', KEYS[3], ARGV[i], fseq)
+  added[#added + 1] = ARGV[i]
 end
-if fseq then queue_fanout(KEYS[7], ARGV[4], ARGV[1], fseq) end
+local out = {'ok', fanout_due(KEYS[4])}
+for _, user in ipairs(added) do out[#out + 1] = user end
 return out

@@ -1,39 +1,34 @@
--- A friend request: recorded on both sides and announced to the target by a friend.request
--- notification in their inbox. A second request to the same target while the first is pending
--- returns the first one's id and writes nothing. A request to someone whose own request to the
--- caller is pending accepts that one instead: both become friends and the target gets
--- friend.accepted for their request.
+#!lua
+-- A friend request, the target's step (docs/design.md, "Cross-slot operations"). A pending
+-- request lives in its target's slot only — freq (request id -> JSON) and freqin (requester ->
+-- request id), always written and deleted together — so this step alone decides whether the
+-- request is new or a repeat. The requester's side (session, friendship, a request of the
+-- target's to the requester) was read before, in the requester's slot.
 --
--- KEYS  1 requester session  2 target user  3 target delivery stream
+-- KEYS  1 target user  2 target blocks  3 target freq  4 target freqin  5 target friends
 -- ARGV  1 from  2 to  3 request id  4 request JSON {request_id, from, note, ts}
 --       5 friend.request envelope rest  6 now (ms)  7 epoch candidate  8 inbox max entries
---       9 inbox retention (ms)  10 delivery stream max length
---      11 friend.accepted envelope rest, with "%REQUEST_ID%" in place of the request id
--- Returns {"ok", request_id} | {"dup", request_id} | {"accepted", their request_id}
---       | {"unauthorized"} | {"not_found"} | {"blocked"} | {"conflict"}
+--       9 inbox retention (ms)  10 "1" if the target is the requester's friend already
+--      11 the target's pending request to the requester (which this one accepts), or ''
+-- Returns {"ok", request_id, seq, envelope}: recorded, the target notified
+--       | {"dup", request_id}: pending already, nothing written
+--       | {"accepted", since}: a crossed request; the target's side of the friendship is
+--         written (the friend.accepted notification and the requester's side are next)
+--       | {"not_found"} | {"blocked"} | {"conflict"}
 --@include inbox
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'unauthorized'} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {'not_found'} end
 local from, to = ARGV[1], ARGV[2]
-if redis.call('SISMEMBER', user_key(to, 'blocks'), from) == 1 then return {'blocked'} end
-if redis.call('HEXISTS', user_key(from, 'friends'), to) == 1 then return {'conflict'} end
-local pending = redis.call('HGET', user_key(from, 'freqout'), to)
-if pending and redis.call('HEXISTS', user_key(to, 'freq'), pending) == 1 then
-  return {'dup', pending}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found'} end
+if redis.call('SISMEMBER', KEYS[2], from) == 1 then return {'blocked'} end
+if ARGV[10] == '1' then return {'conflict'} end
+local pending = redis.call('HGET', KEYS[4], from)
+if pending then return {'dup', pending} end
+if ARGV[11] ~= '' then
+  -- Kept if it is there: a repeat after a crash does not move the friendship's start.
+  redis.call('HSETNX', KEYS[5], from, ARGV[6])
+  return {'accepted', redis.call('HGET', KEYS[5], from)}
 end
-INBOX.max_entries, INBOX.retention_ms, INBOX.stream_max = ARGV[8], tonumber(ARGV[9]), ARGV[10]
-local theirs = redis.call('HGET', user_key(to, 'freqout'), from)
-if theirs and redis.call('HEXISTS', user_key(from, 'freq'), theirs) == 1 then
-  -- Everything that can fail is done before the first write (a script is not rolled back).
-  local rest = string.gsub(ARGV[11], '%%REQUEST_ID%%', theirs)
-  redis.call('HDEL', user_key(from, 'freq'), theirs)
-  redis.call('HDEL', user_key(to, 'freqout'), from)
-  redis.call('HSET', user_key(from, 'friends'), to, ARGV[6])
-  redis.call('HSET', user_key(to, 'friends'), from, ARGV[6])
-  inbox_append(to, KEYS[3], ARGV[7], rest, tonumber(ARGV[6]), nil)
-  return {'accepted', theirs}
-end
-redis.call('HSET', user_key(to, 'freq'), ARGV[3], ARGV[4])
-redis.call('HSET', user_key(from, 'freqout'), to, ARGV[3])
-inbox_append(to, KEYS[3], ARGV[7], ARGV[5], tonumber(ARGV[6]), nil)
-return {'ok', ARGV[3]}
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('HSET', KEYS[4], from, ARGV[3])
+INBOX.max_entries, INBOX.retention_ms = ARGV[8], tonumber(ARGV[9])
+local seq, env = inbox_put(to, ARGV[7], ARGV[5], tonumber(ARGV[6]), nil)
+return {'ok', ARGV[3], seq, env}

@@ -1,40 +1,40 @@
--- A member leaves (target = caller) or the owner removes one. The group.member_left /
--- group.member_removed feed entry reaches every member, the leaving one included: their
--- membership interval ends with that entry. An owner who leaves hands the group to the
--- longest-standing admin, else the longest-standing member, announced by group.role_changed.
+#!lua
+-- A member leaves (target = caller) or the owner removes one, in the group's slot (the caller's
+-- session was checked before). The group.member_left / group.member_removed feed entry reaches
+-- every member, the leaving one included: their membership interval ends with that entry. An
+-- owner who leaves hands the group to the longest-standing admin, else the longest-standing
+-- member, announced by group.role_changed.
 --
--- KEYS  1 caller session  2 group  3 members  4 joined  5 left  6 conv meta  7 feed
---       8 fan-out stream
--- ARGV  1 conv  2 caller  3 target  4 stream max length  5 envelope rest  6 now (ms)
--- Returns {"ok"} | {"unauthorized"} | {"not_found"} | {"not_member"} | {"forbidden"}
---       | {"no_such_member"}
+-- KEYS  1 group  2 members  3 joined  4 left  5 conv meta  6 feed
+-- ARGV  1 group id  2 caller  3 target  4 envelope rest  5 now (ms)
+-- Returns {verdict, fseq of the fan-out task to queue or 0}; verdict "ok" | "not_found"
+--       | "not_member" | "forbidden" | "no_such_member"
 --@include group
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'unauthorized'} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {'not_found'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found', 0} end
 local caller, target = ARGV[2], ARGV[3]
-local role = role_of(KEYS[3], caller)
-if not role then return {'not_member'} end
-local target_role = role_of(KEYS[3], target)
+local role = role_of(KEYS[2], caller)
+if not role then return {'not_member', fanout_due(KEYS[5])} end
+local target_role = role_of(KEYS[2], target)
 if caller ~= target then
-  if role ~= 'owner' then return {'forbidden'} end
-  if not target_role then return {'no_such_member'} end
+  if role ~= 'owner' then return {'forbidden', fanout_due(KEYS[5])} end
+  if not target_role then return {'no_such_member', fanout_due(KEYS[5])} end
 end
 
-local fseq = feed_notification(KEYS[6], KEYS[7], ARGV[5], target, '')
-local joined = redis.call('HGET', KEYS[4], target) or '0'
+local fseq = feed_notification(KEYS[5], KEYS[6], ARGV[4], target, '')
+local joined = redis.call('HGET', KEYS[3], target) or '0'
+redis.call('HDEL', KEYS[2], target)
 redis.call('HDEL', KEYS[3], target)
-redis.call('HDEL', KEYS[4], target)
 -- Former memberships the fan-out has not passed yet are kept beside this one.
 local span = joined .. ':' .. fseq
-local earlier = redis.call('HGET', KEYS[5], target)
+local earlier = redis.call('HGET', KEYS[4], target)
 if earlier then span = earlier .. ',' .. span end
-redis.call('HSET', KEYS[5], target, span)
+redis.call('HSET', KEYS[4], target, span)
 
 if target_role == 'owner' then
   local heir, heir_rank = nil, nil
-  local all = redis.call('HGETALL', KEYS[4])
+  local all = redis.call('HGETALL', KEYS[3])
   for i = 1, #all, 2 do
-    local r = redis.call('HGET', KEYS[3], all[i])
+    local r = redis.call('HGET', KEYS[2], all[i])
     -- Admins first, then by the fseq that added them, then by id.
     local rank = {r == 'admin' and 0 or 1, tonumber(all[i + 1]), all[i]}
     if not heir_rank or rank[1] < heir_rank[1] or
@@ -44,14 +44,12 @@ if target_role == 'owner' then
     end
   end
   if heir then
-    redis.call('HSET', KEYS[3], heir, 'owner')
-    redis.call('HSET', KEYS[2], 'owner', heir)
-    fseq = feed_notification(KEYS[6], KEYS[7],
-                             role_changed_rest(string.sub(ARGV[1], 3), heir, 'owner', caller,
-                                               ARGV[6]), heir, '')
+    redis.call('HSET', KEYS[2], heir, 'owner')
+    redis.call('HSET', KEYS[1], 'owner', heir)
+    feed_notification(KEYS[5], KEYS[6], role_changed_rest(ARGV[1], heir, 'owner', caller, ARGV[5]),
+                      heir, '')
   else
-    redis.call('HSET', KEYS[2], 'owner', '')
+    redis.call('HSET', KEYS[1], 'owner', '')
   end
 end
-queue_fanout(KEYS[8], ARGV[4], ARGV[1], fseq)
-return {'ok'}
+return {'ok', fanout_due(KEYS[5])}

@@ -1,6 +1,7 @@
 -- lib/group.lua: the group's feed. Everything that happens in a group (messages, membership
--- changes, its notifications) is one feed entry with the next fseq, and a fan-out task tells
--- the downlink to copy the feed into the members' inboxes (fanin.lua).
+-- changes, its notifications) is one feed entry with the next fseq, and a fan-out task (queued
+-- as the next step: the fan-out streams are in other slots) tells the downlink to copy the feed
+-- into the members' inboxes (fanin.lua).
 
 -- Appends a notification to the feed; `subject` is the user it is about (or ''), `skip` a
 -- user it is not for (or ''). Returns the entry's fseq.
@@ -10,8 +11,19 @@ local function feed_notification(meta, feed, rest, subject, skip)
   return fseq
 end
 
+-- The fan-out task in the same script: for the scripts not split yet (mark_read, recall).
 local function queue_fanout(stream, max_len, conv, fseq)
   redis.call('XADD', stream, 'MAXLEN', '~', max_len, '*', 'k', 'feed', 'c', conv, 'f', fseq)
+end
+
+-- The feed's last fseq if some entry is not fanned out yet, else 0: the fan-out task to queue
+-- after a step in the group's slot. A task lost in a crash before its XADD is queued again by
+-- the next step on the group (a retry), and two tasks for one run of the feed are harmless.
+local function fanout_due(meta)
+  local m = redis.call('HMGET', meta, 'fseq', 'fanned')
+  local fseq, fanned = tonumber(m[1]) or 0, tonumber(m[2]) or 0
+  if fseq > fanned then return fseq end
+  return 0
 end
 
 -- The envelope rest of group.role_changed. Ids are valid ids (no characters to escape).
