@@ -95,6 +95,9 @@ void AddDownlinkFlags(CLI::App& app, Config* c) {
   Flag(app, "metrics-port", &c->metrics_port, "port of /metrics and /healthz (0: none)");
   Flag(app, "claim-idle-ms", &c->claim_idle_ms,
        "take over deliveries another downlink left unacknowledged this long");
+  Flag(app, "shard-lease-ms", &c->shard_lease_ms,
+       "a downlink's lease on a delivery or fan-out shard lasts this long unless renewed: how "
+       "soon the shards of a dead downlink move to the others");
   Flag(app, "consumer-name", &c->consumer_name,
        "consumer name in the delivery group, stable across restarts; distinct per downlink "
        "(default <hostname>)");
@@ -119,6 +122,9 @@ Status FinishConfig(Config* c) {
     }
   }
   if (c->claim_idle_ms < 1000) return Status::InvalidField("claim-idle-ms must be at least 1000");
+  if (c->shard_lease_ms < 1000 || c->shard_lease_ms > 600000) {
+    return Status::InvalidField("shard-lease-ms must be 1000..600000");
+  }
   if (c->http_threads < 1) return Status::InvalidField("http-threads must be at least 1");
   if (c->delivery_shards < 1 || c->delivery_shards > 1024) {
     return Status::InvalidField("delivery-shards must be 1..1024");

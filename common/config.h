@@ -82,8 +82,13 @@ struct Config {
   std::string consumer_name;
   int delivery_shards = 4;  // streams {dq:0..n-1}:deliveries; all processes must agree
   // A delivery another downlink left unacknowledged this long is taken over (that downlink is
-  // presumed dead). Longer than any healthy publish takes.
+  // presumed dead). Longer than any healthy publish takes. With shard leases this is only the
+  // backstop for an owner that read entries after it had lost its lease (a paused process).
   int64_t claim_idle_ms = 30000;
+  // Each delivery and fan-out shard is owned by one downlink through a lease in Redis that
+  // expires this long after its last renewal (renewed every 3/10 of it): how long a dead
+  // downlink's shards wait before another takes them. 1000..600000.
+  int64_t shard_lease_ms = 5000;
 
   // Shared.
   std::string jwt_secret_file;           // or COURIER_JWT_SECRET; a previous secret in

@@ -110,5 +110,8 @@ std::string PushCursors(int shard) { return "{dq:" + std::to_string(shard) + "}:
 
 std::string DeliveryStream(int shard) { return "{dq:" + std::to_string(shard) + "}:deliveries"; }
 std::string FanoutStream(int shard) { return "{fq:" + std::to_string(shard) + "}:fanout"; }
+std::string DeliveryShardOwner(int shard) { return "{dq:" + std::to_string(shard) + "}:owner"; }
+std::string FanoutShardOwner(int shard) { return "{fq:" + std::to_string(shard) + "}:owner"; }
+std::string LiveDownlinks() { return "{downlinks}:live"; }
 
 }  // namespace courier::keys

@@ -1,6 +1,7 @@
 // Redis key layout. Every key carries a hash tag so that one Lua script touches one slot of a
 // Redis Cluster: {u:<user_id>} for everything a user owns, {c:<conv>} for a conversation,
-// {dq:<n>} for a delivery-queue shard, {a:<address>} for what is counted per client address.
+// {dq:<n>} / {fq:<n>} for a delivery / fan-out queue shard (its stream and its lease),
+// {downlinks} for the live downlinks, {a:<address>} for what is counted per client address.
 // docs/design.md describes each key.
 //
 // Pure functions; thread-safe. REQUIRES: ids are valid (common/ids.h), so no escaping is needed.
@@ -106,5 +107,11 @@ std::string PushCursors(int shard);
 // The fan-out task stream of a shard: a group's tasks go to DeliveryShard("g:<gid>"), a
 // user's presence tasks to DeliveryShard(user_id).
 std::string FanoutStream(int shard);
+// String: the consumer name of the downlink that owns a shard (its lease), with the lease's TTL;
+// in the shard's slot, so a script can check it beside the stream.
+std::string DeliveryShardOwner(int shard);
+std::string FanoutShardOwner(int shard);
+// Sorted set: consumer name of each live downlink -> when its heartbeat expires (Redis time, ms).
+std::string LiveDownlinks();
 
 }  // namespace courier::keys

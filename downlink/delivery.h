@@ -3,6 +3,8 @@
 // script that stores the message (common/lua/), so a 2xx send always has its push queued.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,12 +31,17 @@ struct Delivery {
   std::string payload;  // the JSON to push
 };
 
-// A consumer in the delivery streams' consumer group. Not thread-safe: one worker owns it.
+// A consumer in the consumer group of one delivery stream shard, which this downlink owns (its
+// lease; downlink/shard_coordinator.h). Not thread-safe: one worker owns it.
 class DeliveryQueue {
  public:
   virtual ~DeliveryQueue() = default;
-  // Creates the consumer group on every stream if missing (from the first entry).
+  // Creates the consumer group on the stream if missing (from the first entry).
   virtual Status EnsureGroups() = 0;
+  // Makes the entries earlier owners of the shard read but did not acknowledge this consumer's
+  // pending entries, so ReadPending() returns them, in stream order, before anything new.
+  // Returns how many there were. REQUIRES: the shard's lease is this consumer's.
+  virtual Result<int64_t> TakeOver() = 0;
   // This consumer's delivered-but-unacknowledged entries, oldest first, resuming after the
   // previous call's last entry; empty when all were returned (the next call starts over).
   virtual Result<std::vector<Delivery>> ReadPending(int count) = 0;
@@ -46,6 +53,7 @@ class DeliveryQueue {
   // Entries other consumers took but left unacknowledged for `min_idle_ms` (a dead downlink),
   // now owned by this consumer.
   virtual Result<std::vector<Delivery>> ClaimStale(int64_t min_idle_ms, int count) = 0;
+  // Conflict, acknowledging nothing, once the shard's lease is no longer this consumer's.
   virtual Status Ack(const std::vector<const Delivery*>& done) = 0;
 };
 
@@ -54,7 +62,8 @@ struct OutgoingMessage {
   std::string payload;
 };
 
-// An MQTT connection that publishes at QoS 1. Not thread-safe: one worker owns it.
+// An MQTT connection that publishes at QoS 1. Not thread-safe: one worker owns it (each delivery
+// shard's worker has its own, from the PublisherFactory main() passes to the coordinator).
 class Publisher {
  public:
   virtual ~Publisher() = default;
@@ -65,5 +74,10 @@ class Publisher {
   virtual std::vector<bool> PublishAll(const std::vector<OutgoingMessage>& messages,
                                        int timeout_ms) = 0;
 };
+
+// Makes a new, not yet connected Publisher that connects with MQTT client id `client_id` (one
+// per delivery shard, distinct across downlinks). Called on the shard coordinator's thread;
+// the publisher is then used by one shard's thread only. main() wires the real one.
+using PublisherFactory = std::function<std::unique_ptr<Publisher>(const std::string& client_id)>;
 
 }  // namespace courier

@@ -1,16 +1,25 @@
 #include "downlink/delivery_worker.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
 
 namespace courier {
 
+namespace {
+
+// A blocking read ends this long before the lease's local deadline at the latest.
+constexpr std::chrono::milliseconds kLeaseMargin{100};
+
+}  // namespace
+
 DeliveryWorker::DeliveryWorker(DeliveryQueue* queue, Publisher* publisher, MetricsRegistry* metrics,
-                               DeliveryWorkerOptions options)
+                               DeliveryWorkerOptions options, const ShardLease* lease)
     : queue_(queue),
       publisher_(publisher),
       options_(std::move(options)),
+      lease_(lease),
       pushed_(metrics->GetCounter("courier_deliveries_pushed_total",
                                   "Deliveries the broker acknowledged")),
       failed_(metrics->GetCounter("courier_deliveries_retried_total",
@@ -62,7 +71,14 @@ Result<std::vector<Delivery>> DeliveryWorker::NextBatch() {
       return stale;
     }
   }
-  return queue_->ReadNew(options_.batch, options_.block_ms);
+  // The read may not outlast the lease: a new owner must never meet it in Redis.
+  int block_ms = options_.block_ms;
+  if (lease_ != nullptr) {
+    auto left = (lease_->Remaining() - kLeaseMargin).count();
+    if (left <= 0) return Status::Conflict("the shard's lease is not held");
+    block_ms = static_cast<int>(std::min<int64_t>(block_ms, left));
+  }
+  return queue_->ReadNew(options_.batch, block_ms);
 }
 
 void DeliveryWorker::RestartPendingScan() {
@@ -71,8 +87,18 @@ void DeliveryWorker::RestartPendingScan() {
 }
 
 Result<int> DeliveryWorker::RunOnce() {
+  if (lease_ != nullptr && !lease_->HeldFor(kLeaseMargin)) {
+    return Status::Conflict("the shard's lease is not held");
+  }
   if (!groups_ready_) {
     if (Status s = queue_->EnsureGroups(); !s.ok()) return s;
+    auto taken = queue_->TakeOver();
+    if (!taken.ok()) return taken.status();
+    if (*taken > 0) {
+      claimed_.Inc(static_cast<uint64_t>(*taken));
+      spdlog::warn("took over {} deliveries a previous owner of the shard left pending", *taken);
+    }
+    RestartPendingScan();
     groups_ready_ = true;
   }
   if (Status s = publisher_->EnsureConnected(); !s.ok()) return s;
@@ -83,6 +109,11 @@ Result<int> DeliveryWorker::RunOnce() {
     return batch.status();
   }
   if (batch->empty()) return 0;
+  if (lease_ != nullptr && !lease_->HeldFor(std::chrono::milliseconds(0))) {
+    // Paused past the lease: another downlink may own the shard now and deliver these.
+    RestartPendingScan();
+    return Status::Conflict("the shard's lease ran out before publishing");
+  }
 
   std::vector<OutgoingMessage> messages;
   std::vector<size_t> first_message;  // index into messages, per delivery

@@ -1,7 +1,9 @@
-// DeliveryWorker: moves deliveries from the queue to the broker. An entry is acknowledged in
-// the stream only after the broker's PUBACK, so a crash, a broker outage or a lost connection
-// never drops one: it stays pending and is published again (devices drop the duplicate by
-// seq). Entries another downlink left pending too long are claimed and delivered here.
+// DeliveryWorker: moves the deliveries of one queue shard to the broker. An entry is
+// acknowledged in the stream only after the broker's PUBACK, so a crash, a broker outage or a
+// lost connection never drops one: it stays pending and is published again (devices drop the
+// duplicate by seq). The worker runs only while this downlink holds the shard's lease: it first
+// takes over what earlier owners left pending and delivers that before anything new, and it
+// reads and publishes only while the lease is held, so one user's pushes leave in stream order.
 //
 // Thread-safety: not thread-safe; one thread calls RunOnce() in a loop.
 #pragma once
@@ -11,6 +13,7 @@
 
 #include "common/metrics.h"
 #include "downlink/delivery.h"
+#include "downlink/shard_lease.h"
 
 namespace courier {
 
@@ -25,13 +28,16 @@ struct DeliveryWorkerOptions {
 
 class DeliveryWorker {
  public:
-  // `queue`, `publisher`, `metrics` must outlive the worker.
+  // `queue`, `publisher`, `metrics` and `lease` must outlive the worker. A null `lease` means
+  // the shard is always this worker's (tests).
   DeliveryWorker(DeliveryQueue* queue, Publisher* publisher, MetricsRegistry* metrics,
-                 DeliveryWorkerOptions options);
+                 DeliveryWorkerOptions options, const ShardLease* lease = nullptr);
 
-  // One step: read a batch (own pending entries first, then stale ones of others, then new
-  // ones), publish it, acknowledge what the broker took. Returns the number of deliveries
-  // acknowledged, or the error that stopped the step (the caller backs off and calls again).
+  // One step: read a batch (on the first step, what earlier owners left; then own pending
+  // entries, then stale ones of others, then new ones), publish it, acknowledge what the broker
+  // took. Returns the number of deliveries acknowledged, or the error that stopped the step:
+  // Conflict when the lease is not held (nothing read or published; the caller waits for the
+  // lease or stops), another error otherwise (the caller backs off and calls again).
   Result<int> RunOnce();
 
   // The MQTT messages one delivery becomes (a push, or a kick notice and a kick command).
@@ -44,8 +50,9 @@ class DeliveryWorker {
   DeliveryQueue* queue_;
   Publisher* publisher_;
   DeliveryWorkerOptions options_;
-  bool groups_ready_ = false;
-  bool pending_scan_ = true;  // start by finishing what a previous run of ours left
+  const ShardLease* lease_;
+  bool groups_ready_ = false;  // the group exists and earlier owners' entries are taken over
+  bool pending_scan_ = true;   // start by finishing what a previous run of ours left
   std::chrono::steady_clock::time_point next_claim_{};
   Counter& pushed_;
   Counter& failed_;

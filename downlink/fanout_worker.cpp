@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -14,11 +15,7 @@ namespace courier {
 
 namespace {
 
-std::vector<std::string> Streams(int shards) {
-  std::vector<std::string> out;
-  for (int i = 0; i < shards; ++i) out.push_back(keys::FanoutStream(i));
-  return out;
-}
+constexpr std::chrono::milliseconds kLeaseMargin{100};
 
 int64_t ToInt(const RedisValue& v) {
   if (v.is_integer()) return v.integer;
@@ -27,16 +24,22 @@ int64_t ToInt(const RedisValue& v) {
 
 }  // namespace
 
-FanoutWorker::FanoutWorker(RedisConfig redis, std::string consumer, MetricsRegistry* metrics,
-                           FanoutWorkerOptions options)
-    : tasks_(std::move(redis), Streams(options.shards), kGroup, std::move(consumer)),
+FanoutWorker::FanoutWorker(RedisConfig redis, int shard, std::string consumer,
+                           MetricsRegistry* metrics, FanoutWorkerOptions options,
+                           const ShardLease* lease)
+    : tasks_(std::move(redis), keys::FanoutStream(shard), keys::FanoutShardOwner(shard), kGroup,
+             std::move(consumer)),
       options_(options),
+      lease_(lease),
       tasks_done_(metrics->GetCounter("courier_fanout_tasks_total",
                                       "Fan-out tasks done (group feeds, signals, presence)")),
       entries_copied_(metrics->GetCounter("courier_fanout_inbox_entries_total",
                                           "Group feed entries copied into members' inboxes")),
       signals_pushed_(metrics->GetCounter("courier_fanout_signals_total",
-                                          "Signal pushes queued for group members and friends")) {}
+                                          "Signal pushes queued for group members and friends")),
+      pushes_requeued_(metrics->GetCounter(
+          "courier_fanout_pushes_requeued_total",
+          "Pushes of group entries queued again by a repeated fan-out (crash recovery)")) {}
 
 std::string FanoutWorker::DeliveryStreamOf(const std::string& user) const {
   return keys::DeliveryStream(keys::DeliveryShard(user, options_.shards));
@@ -73,12 +76,28 @@ Result<std::vector<StreamEntry>> FanoutWorker::NextBatch() {
       return stale;
     }
   }
-  return tasks_.ReadNew(options_.batch, options_.block_ms);
+  int block_ms = options_.block_ms;
+  if (lease_ != nullptr) {
+    auto left = (lease_->Remaining() - kLeaseMargin).count();
+    if (left <= 0) return Status::Conflict("the shard's lease is not held");
+    block_ms = static_cast<int>(std::min<int64_t>(block_ms, left));
+  }
+  return tasks_.ReadNew(options_.batch, block_ms);
 }
 
 Result<int> FanoutWorker::RunOnce() {
+  if (lease_ != nullptr && !lease_->HeldFor(kLeaseMargin)) {
+    return Status::Conflict("the shard's lease is not held");
+  }
   if (!groups_ready_) {
-    if (Status s = tasks_.EnsureGroups(); !s.ok()) return s;
+    if (Status s = tasks_.EnsureGroup(); !s.ok()) return s;
+    auto taken = tasks_.ClaimAll();
+    if (!taken.ok()) return taken.status();
+    if (*taken > 0) {
+      spdlog::warn("took over {} fan-out tasks a previous owner of the shard left pending", *taken);
+    }
+    pending_scan_ = true;
+    tasks_.RewindPending();
     groups_ready_ = true;
   }
   auto batch = NextBatch();
@@ -86,12 +105,16 @@ Result<int> FanoutWorker::RunOnce() {
     groups_ready_ = false;  // the group may have vanished with a Redis that lost its data
     return batch.status();
   }
-  std::vector<std::pair<std::string, std::string>> done;
+  std::vector<std::string> done;
   Status failure = Status::Ok();
   for (const StreamEntry& task : *batch) {
+    if (lease_ != nullptr && !lease_->HeldFor(std::chrono::milliseconds(0))) {
+      failure = Status::Conflict("the shard's lease ran out");  // the next owner does the rest
+      break;
+    }
     failure = Process(task);
     if (!failure.ok()) break;
-    done.emplace_back(task.stream, task.id);
+    done.push_back(task.id);
   }
   if (!failure.ok()) {
     // The failed task and those after it stay pending; go through the pending list again.
@@ -120,8 +143,9 @@ Status FanoutWorker::Process(const StreamEntry& task) {
   return Status::Ok();
 }
 
-Status FanoutWorker::RunPipeline(const std::vector<std::vector<std::string>>& commands) {
-  if (commands.empty()) return Status::Ok();
+Result<std::vector<RedisValue>> FanoutWorker::RunPipeline(
+    const std::vector<std::vector<std::string>>& commands) {
+  if (commands.empty()) return std::vector<RedisValue>{};
   auto conn = tasks_.Connection();
   if (!conn.ok()) return conn.status();
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -136,7 +160,7 @@ Status FanoutWorker::RunPipeline(const std::vector<std::vector<std::string>>& co
       }
       return Status::Internal("redis: " + v.str);
     }
-    if (!noscript) return Status::Ok();
+    if (!noscript) return r;
     // Redis restarted and forgot the script: load it and send the batch again (every
     // command here is idempotent).
     auto loaded = (*conn)->Command({"SCRIPT", "LOAD", fanin_.source()});
@@ -202,25 +226,44 @@ Status FanoutWorker::ApplyPlan(const std::string& conv, const GroupSnapshot& sna
   auto plan = PlanFanout(snap);
   std::string now = std::to_string(SystemClock().NowMs());
   std::vector<std::vector<std::string>> batch;
+  std::vector<std::string> batch_users;
   size_t copied = 0;
+  // Step 1: fanin.lua per recipient (each in the recipient's slot); step 2: the pushes it
+  // returned, queued in the recipients' delivery streams. The task is acknowledged only after
+  // both, so a crash in between repeats the task, and fanin.lua returns the pushes again.
   auto flush = [&]() -> Status {
-    Status s = RunPipeline(batch);
+    auto replies = RunPipeline(batch);
     batch.clear();
-    return s;
+    if (!replies.ok()) return replies.status();
+    std::vector<std::pair<std::string, std::string>> pushes;
+    uint64_t requeued = 0;
+    for (size_t i = 0; i < replies->size(); ++i) {
+      const RedisValue& r = (*replies)[i];
+      if (!r.is_array() || r.elements.size() < 2) return Status::Internal("fanin: bad reply");
+      requeued += static_cast<uint64_t>(ToInt(r.elements[1]));
+      for (size_t k = 2; k + 1 < r.elements.size(); k += 2) {
+        pushes.emplace_back(batch_users[i], r.elements[k + 1].str);
+      }
+    }
+    batch_users.clear();
+    if (requeued > 0) {
+      pushes_requeued_.Inc(requeued);
+      spdlog::warn("conv {}: queued {} pushes again that a repeated fan-out had copied before",
+                   conv, requeued);
+    }
+    return QueueInboxPushes(pushes);
   };
   for (const auto& [user, indices] : plan) {
     std::vector<std::string> cmd = {"EVALSHA",
                                     fanin_.sha1(),
-                                    "2",
+                                    "1",
                                     keys::InboxMeta(user),
-                                    DeliveryStreamOf(user),
                                     user,
                                     conv,
                                     NewEpoch(),
                                     now,
                                     std::to_string(options_.inbox_max_entries),
-                                    std::to_string(options_.inbox_retention_ms),
-                                    std::to_string(options_.delivery_stream_max)};
+                                    std::to_string(options_.inbox_retention_ms)};
     for (size_t i : indices) {
       const FeedEntry& e = snap.entries[i];
       cmd.push_back(std::to_string(e.fseq));
@@ -229,6 +272,7 @@ Status FanoutWorker::ApplyPlan(const std::string& conv, const GroupSnapshot& sna
     }
     copied += indices.size();
     batch.push_back(std::move(cmd));
+    batch_users.push_back(user);
     if (batch.size() >= static_cast<size_t>(options_.users_per_pipeline)) {
       if (Status s = flush(); !s.ok()) return s;
     }
@@ -238,15 +282,23 @@ Status FanoutWorker::ApplyPlan(const std::string& conv, const GroupSnapshot& sna
   return Status::Ok();
 }
 
-Status FanoutWorker::QueuePushes(const std::vector<std::string>& users,
-                                 const std::string& payload) {
+Status FanoutWorker::QueueInboxPushes(
+    const std::vector<std::pair<std::string, std::string>>& pushes) {
   std::vector<std::vector<std::string>> cmds;
-  for (const auto& u : users) {
-    cmds.push_back({"XADD", DeliveryStreamOf(u), "MAXLEN", "~",
-                    std::to_string(options_.delivery_stream_max), "*", "u", u, "k", "inbox", "p",
+  for (const auto& [user, payload] : pushes) {
+    cmds.push_back({"XADD", DeliveryStreamOf(user), "MAXLEN", "~",
+                    std::to_string(options_.delivery_stream_max), "*", "u", user, "k", "inbox", "p",
                     payload});
   }
-  if (Status s = RunPipeline(cmds); !s.ok()) return s;
+  auto r = RunPipeline(cmds);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status FanoutWorker::QueuePushes(const std::vector<std::string>& users,
+                                 const std::string& payload) {
+  std::vector<std::pair<std::string, std::string>> pushes;
+  for (const auto& u : users) pushes.emplace_back(u, payload);
+  if (Status s = QueueInboxPushes(pushes); !s.ok()) return s;
   signals_pushed_.Inc(users.size());
   return Status::Ok();
 }

@@ -5,7 +5,12 @@
 //   signal    push a signal once to a group's members (never stored);
 //   presence  push a presence signal to each friend of a user who came online or went offline.
 // A task is acknowledged only when its work is in Redis; a crash repeats it, which fanin.lua's
-// per-inbox cursor makes harmless.
+// per-inbox cursor makes harmless. Each command touches one slot: fanin.lua writes one inbox
+// and returns the pushes, which are then queued on the members' delivery streams (pipelined);
+// a repeated task re-queues the pushes of the run it repeats (fanin.lua), so a crash between
+// the two steps duplicates pushes rather than losing them.
+//
+// One worker serves one fan-out shard, while this downlink holds its lease (as DeliveryWorker).
 //
 // Thread-safety: not thread-safe; one thread calls RunOnce() in a loop.
 #pragma once
@@ -18,6 +23,8 @@
 #include "common/redis_client.h"
 #include "downlink/fanout_plan.h"
 #include "downlink/redis_stream_group.h"
+#include "downlink/shard_lease.h"
+#include "downlink/shard_worker.h"
 
 namespace courier {
 
@@ -34,16 +41,19 @@ struct FanoutWorkerOptions {
   int64_t delivery_stream_max = 1000000;
 };
 
-class FanoutWorker {
+class FanoutWorker final : public ShardWorker {
  public:
-  // `metrics` must outlive the worker.
-  FanoutWorker(RedisConfig redis, std::string consumer, MetricsRegistry* metrics,
-               FanoutWorkerOptions options);
+  // The worker of fan-out shard `shard` ({fq:<shard>}:fanout). `metrics` and `lease` must
+  // outlive the worker; a null `lease` means the shard is always this worker's (tests).
+  FanoutWorker(RedisConfig redis, int shard, std::string consumer, MetricsRegistry* metrics,
+               FanoutWorkerOptions options, const ShardLease* lease = nullptr);
 
-  // One step: read a batch of tasks (own pending first, then stale ones of others, then new
-  // ones), do them in order, acknowledge the done ones. The number of tasks done, or the
-  // error that stopped the step (the caller backs off and calls again).
-  Result<int> RunOnce();
+  // One step: read a batch of tasks (on the first step, what earlier owners left; then own
+  // pending, then stale ones of others, then new ones), do them in order, acknowledge the done
+  // ones. The number of tasks done, or the error that stopped the step: Conflict when the lease
+  // is not held (the caller waits for it or stops), another error otherwise (the caller backs
+  // off and calls again).
+  Result<int> RunOnce() override;
 
   static constexpr const char* kGroup = "fanout";
 
@@ -55,23 +65,28 @@ class FanoutWorker {
   Status FanPresence(const std::string& user, bool online, int64_t ts);
   // Applies one page of a group's plan: fanin.lua per recipient, pipelined.
   Status ApplyPlan(const std::string& conv, const GroupSnapshot& snapshot);
-  // Sends commands in one round trip; Internal/Unavailable on any error reply.
-  Status RunPipeline(const std::vector<std::vector<std::string>>& commands);
+  // Sends commands in one round trip; their replies, or Internal/Unavailable on any error reply.
+  Result<std::vector<RedisValue>> RunPipeline(
+      const std::vector<std::vector<std::string>>& commands);
+  // Sends XADDs of inbox pushes, pipelined: (user, envelope).
+  Status QueueInboxPushes(const std::vector<std::pair<std::string, std::string>>& pushes);
   Status QueuePushes(const std::vector<std::string>& users, const std::string& payload);
   std::string DeliveryStreamOf(const std::string& user) const;
   std::string NewEpoch();
 
   RedisStreamGroup tasks_;
   FanoutWorkerOptions options_;
+  const ShardLease* lease_;
   const RedisScript read_feed_{"read_feed"};
   const RedisScript fanin_{"fanin"};
   const RedisScript fanned_{"fanned"};
-  bool groups_ready_ = false;
+  bool groups_ready_ = false;  // the group exists and earlier owners' tasks are taken over
   bool pending_scan_ = true;
   std::chrono::steady_clock::time_point next_claim_{};
   Counter& tasks_done_;
   Counter& entries_copied_;
   Counter& signals_pushed_;
+  Counter& pushes_requeued_;
 };
 
 }  // namespace courier

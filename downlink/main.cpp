@@ -1,5 +1,6 @@
-// courier-downlink: the delivery worker (Redis Streams → MQTT), the fan-out worker (group
-// feeds → members' inboxes, signals, presence) on a second thread, and the metrics endpoint.
+// courier-downlink: the delivery workers (Redis Streams → MQTT) and the fan-out workers (group
+// feeds → members' inboxes, signals, presence), one per shard this downlink owns (the shard
+// coordinator balances the shards over the live downlinks), and the metrics endpoint.
 // Wiring only.
 #include <signal.h>
 
@@ -12,13 +13,15 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/jwt.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/process_setup.h"
-#include "downlink/delivery_worker.h"
+#include "downlink/delivery_shard.h"
 #include "downlink/fanout_worker.h"
 #include "downlink/mqtt_publisher.h"
-#include "downlink/redis_delivery_queue.h"
+#include "downlink/redis_lease_store.h"
+#include "downlink/shard_coordinator.h"
 
 int main(int argc, char** argv) {
   using namespace courier;
@@ -32,13 +35,26 @@ int main(int argc, char** argv) {
   SystemClock clock;
   JwtCodec jwt(std::move(secrets));
   MetricsRegistry metrics;
-  RedisDeliveryQueue queue(config.redis, config.delivery_shards, config.consumer_name);
-  MqttPublisher publisher(config.mqtt, "courier-downlink:" + config.consumer_name, &jwt, &clock);
+  // Each delivery shard's worker publishes on its own connection.
+  PublisherFactory make_publisher = [&](const std::string& client_id) {
+    return std::make_unique<MqttPublisher>(config.mqtt, client_id, &jwt, &clock);
+  };
   DeliveryWorkerOptions options;
   options.topic_root = config.mqtt.topic_root;
   options.claim_idle_ms = config.claim_idle_ms;
   options.claim_every_ms = static_cast<int>(std::min<int64_t>(5000, config.claim_idle_ms / 2));
-  DeliveryWorker worker(&queue, &publisher, &metrics, options);
+  ShardQueue deliveries{
+      "delivery",
+      "delivery",
+      "delivering",
+      config.delivery_shards,
+      keys::DeliveryShardOwner,
+      [&](int shard, const ShardLease* lease) {
+        return std::make_unique<DeliveryShardWorker>(
+            config.redis, shard, config.consumer_name,
+            make_publisher(DeliveryShardWorker::ClientId(config.consumer_name, shard)), &metrics,
+            options, lease);
+      }};
 
   FanoutWorkerOptions fanout_options;
   fanout_options.shards = config.delivery_shards;
@@ -46,7 +62,24 @@ int main(int argc, char** argv) {
   fanout_options.claim_every_ms = options.claim_every_ms;
   fanout_options.inbox_max_entries = config.limits.inbox_max_entries;
   fanout_options.inbox_retention_ms = config.limits.inbox_retention_s * 1000;
-  FanoutWorker fanout(config.redis, config.consumer_name, &metrics, fanout_options);
+  ShardQueue fanouts{"fanout",
+                     "fan-out",
+                     "fanning out",
+                     config.delivery_shards,
+                     keys::FanoutShardOwner,
+                     [&](int shard, const ShardLease* lease) {
+                       return std::make_unique<FanoutWorker>(config.redis, shard,
+                                                             config.consumer_name, &metrics,
+                                                             fanout_options, lease);
+                     }};
+
+  RedisLeaseStore leases(config.redis);
+  ShardCoordinatorOptions coordinator_options;
+  coordinator_options.name = config.consumer_name;
+  coordinator_options.lease_ms = config.shard_lease_ms;
+  coordinator_options.renew_every_ms = config.shard_lease_ms * 3 / 10;
+  ShardCoordinator coordinator(&leases, &metrics, coordinator_options,
+                               {std::move(deliveries), std::move(fanouts)});
 
   std::atomic<bool> stopping{false};
   httplib::Server metrics_server;
@@ -72,36 +105,13 @@ int main(int argc, char** argv) {
     metrics_server.stop();
   });
 
-  spdlog::info("delivering {} shard(s) as consumer {} to broker {}:{}", config.delivery_shards,
-               config.consumer_name, config.mqtt.host, config.mqtt.port);
-  // Each worker runs in a loop, backing off on errors (Redis or broker down): 100 ms doubling
-  // to 5 s, reset on success.
-  // `name` says what paused ("delivery paused: …"), `resumed` what works again.
-  auto run = [&stopping](const char* name, const char* resumed, auto step) {
-    int backoff_ms = 100;
-    std::string last_error;
-    while (!stopping) {
-      auto r = step();
-      if (r.ok()) {
-        if (!last_error.empty()) spdlog::info("{} again after: {}", resumed, last_error);
-        last_error.clear();
-        backoff_ms = 100;
-        continue;
-      }
-      if (r.status().ToString() != last_error) {
-        last_error = r.status().ToString();
-        spdlog::warn("{} paused: {}", name, last_error);
-      }
-      for (int waited = 0; waited < backoff_ms && !stopping; waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      backoff_ms = std::min(backoff_ms * 2, 5000);
-    }
-  };
-  std::thread fanout_thread(
-      [&] { run("fan-out", "fanning out", [&fanout] { return fanout.RunOnce(); }); });
-  run("delivery", "delivering", [&worker] { return worker.RunOnce(); });
-  fanout_thread.join();
+  spdlog::info(
+      "sharing {} delivery and {} fan-out shard(s) as consumer {} (lease {} ms), "
+      "broker {}:{}",
+      config.delivery_shards, config.delivery_shards, config.consumer_name, config.shard_lease_ms,
+      config.mqtt.host, config.mqtt.port);
+  // Returns once `stopping`, after every worker finished its step and the leases were released.
+  coordinator.Run(stopping);
   if (!stopping) kill(getpid(), SIGTERM);
   stopper.join();
   if (metrics_thread.joinable()) metrics_thread.join();

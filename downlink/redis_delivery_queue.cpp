@@ -5,18 +5,9 @@
 
 namespace courier {
 
-namespace {
-
-std::vector<std::string> Streams(int shards) {
-  std::vector<std::string> out;
-  for (int i = 0; i < shards; ++i) out.push_back(keys::DeliveryStream(i));
-  return out;
-}
-
-}  // namespace
-
-RedisDeliveryQueue::RedisDeliveryQueue(RedisConfig redis, int shards, std::string consumer)
-    : group_(std::move(redis), Streams(shards), kGroup, std::move(consumer)) {}
+RedisDeliveryQueue::RedisDeliveryQueue(RedisConfig redis, int shard, std::string consumer)
+    : group_(std::move(redis), keys::DeliveryStream(shard), keys::DeliveryShardOwner(shard), kGroup,
+             std::move(consumer)) {}
 
 bool RedisDeliveryQueue::ToDelivery(const StreamEntry& e, Delivery* d) {
   d->stream = e.stream;
@@ -43,21 +34,23 @@ bool RedisDeliveryQueue::ToDelivery(const StreamEntry& e, Delivery* d) {
 
 std::vector<Delivery> RedisDeliveryQueue::Convert(std::vector<StreamEntry> entries) {
   std::vector<Delivery> out;
-  std::vector<std::pair<std::string, std::string>> junk;
+  std::vector<std::string> junk;
   for (const auto& e : entries) {
     Delivery d;
     if (ToDelivery(e, &d)) {
       out.push_back(std::move(d));
     } else {
       spdlog::warn("dropping unreadable delivery {} {}", e.stream, e.id);
-      junk.emplace_back(e.stream, e.id);
+      junk.push_back(e.id);
     }
   }
   if (!junk.empty()) group_.Ack(junk);
   return out;
 }
 
-Status RedisDeliveryQueue::EnsureGroups() { return group_.EnsureGroups(); }
+Status RedisDeliveryQueue::EnsureGroups() { return group_.EnsureGroup(); }
+
+Result<int64_t> RedisDeliveryQueue::TakeOver() { return group_.ClaimAll(); }
 
 Result<std::vector<Delivery>> RedisDeliveryQueue::ReadPending(int count) {
   auto r = group_.ReadPending(count);
@@ -80,8 +73,8 @@ Result<std::vector<Delivery>> RedisDeliveryQueue::ClaimStale(int64_t min_idle_ms
 }
 
 Status RedisDeliveryQueue::Ack(const std::vector<const Delivery*>& done) {
-  std::vector<std::pair<std::string, std::string>> ids;
-  for (const Delivery* d : done) ids.emplace_back(d->stream, d->entry_id);
+  std::vector<std::string> ids;
+  for (const Delivery* d : done) ids.push_back(d->entry_id);
   return group_.Ack(ids);
 }
 

@@ -1,4 +1,5 @@
-// DeliveryQueue over the Redis Streams {dq:<n>}:deliveries with the consumer group "downlink".
+// DeliveryQueue over one Redis Stream {dq:<n>}:deliveries with the consumer group "downlink",
+// acknowledging through the shard's lease {dq:<n>}:owner.
 //
 // Thread-safety: not thread-safe; owned by the delivery worker's thread.
 #pragma once
@@ -14,9 +15,10 @@ namespace courier {
 
 class RedisDeliveryQueue final : public DeliveryQueue {
  public:
-  RedisDeliveryQueue(RedisConfig redis, int shards, std::string consumer);
+  RedisDeliveryQueue(RedisConfig redis, int shard, std::string consumer);
 
   Status EnsureGroups() override;
+  Result<int64_t> TakeOver() override;
   Result<std::vector<Delivery>> ReadPending(int count) override;
   void RewindPending() override;
   Result<std::vector<Delivery>> ReadNew(int count, int block_ms) override;

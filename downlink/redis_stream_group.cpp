@@ -16,6 +16,10 @@ bool ToEntry(const std::string& stream, const RedisValue& v, StreamEntry* e) {
   return true;
 }
 
+// XAUTOCLAIM rounds in one ClaimAll; each claims up to kClaimPage entries.
+constexpr int kClaimPage = 1000;
+constexpr int kMaxClaimRounds = 10000;
+
 }  // namespace
 
 const std::string& StreamEntry::Field(std::string_view name) const {
@@ -26,14 +30,13 @@ const std::string& StreamEntry::Field(std::string_view name) const {
   return kEmpty;
 }
 
-RedisStreamGroup::RedisStreamGroup(RedisConfig redis, std::vector<std::string> streams,
+RedisStreamGroup::RedisStreamGroup(RedisConfig redis, std::string stream, std::string lease_key,
                                    std::string group, std::string consumer)
     : redis_(std::move(redis)),
-      streams_(std::move(streams)),
+      stream_(std::move(stream)),
+      lease_key_(std::move(lease_key)),
       group_(std::move(group)),
-      consumer_(std::move(consumer)) {
-  pending_cursor_.assign(streams_.size(), "0");
-}
+      consumer_(std::move(consumer)) {}
 
 Result<RedisConnection*> RedisStreamGroup::Connection() {
   if (conn_ == nullptr || conn_->broken()) {
@@ -57,42 +60,61 @@ Result<RedisValue> RedisStreamGroup::Run(const std::vector<std::string>& command
   return r;
 }
 
-Status RedisStreamGroup::EnsureGroups() {
-  for (const auto& s : streams_) {
-    auto r = Run({"XGROUP", "CREATE", s, group_, "0", "MKSTREAM"});
-    if (!r.ok() && r.status().message().find("BUSYGROUP") == std::string::npos) {
-      return r.status();
-    }
-  }
+Status RedisStreamGroup::EnsureGroup() {
+  auto r = Run({"XGROUP", "CREATE", stream_, group_, "0", "MKSTREAM"});
+  if (!r.ok() && r.status().message().find("BUSYGROUP") == std::string::npos) return r.status();
   return Status::Ok();
 }
 
+Result<int64_t> RedisStreamGroup::ClaimAll() {
+  // Who holds what (XPENDING's summary): nothing to do when only this consumer has entries.
+  auto summary = Run({"XPENDING", stream_, group_});
+  if (!summary.ok()) return summary.status();
+  int64_t others = 0;
+  if (summary->is_array() && summary->elements.size() == 4) {
+    for (const RedisValue& c : summary->elements[3].elements) {
+      if (c.elements.size() == 2 && c.elements[0].str != consumer_) {
+        others += std::strtoll(c.elements[1].str.c_str(), nullptr, 10);
+      }
+    }
+  }
+  if (others == 0) return int64_t{0};
+  std::string cursor = "0-0";
+  for (int round = 0; round < kMaxClaimRounds; ++round) {
+    auto r = Run({"XAUTOCLAIM", stream_, group_, consumer_, "0", cursor, "COUNT",
+                  std::to_string(kClaimPage), "JUSTID"});
+    if (!r.ok()) return r.status();
+    if (!r->is_array() || r->elements.empty()) break;
+    cursor = r->elements[0].str;
+    if (cursor == "0-0" || cursor.empty()) break;
+  }
+  pending_cursor_ = "0";
+  return others;
+}
+
 Result<std::vector<StreamEntry>> RedisStreamGroup::ReadGroup(int count, int block_ms,
-                                                             const std::vector<std::string>& ids) {
+                                                             const std::string& id) {
   std::vector<std::string> cmd = {"XREADGROUP", "GROUP", group_,
                                   consumer_,    "COUNT", std::to_string(count)};
   if (block_ms > 0) {
     cmd.push_back("BLOCK");
     cmd.push_back(std::to_string(block_ms));
   }
-  cmd.push_back("STREAMS");
-  cmd.insert(cmd.end(), streams_.begin(), streams_.end());
-  cmd.insert(cmd.end(), ids.begin(), ids.end());
+  cmd.insert(cmd.end(), {"STREAMS", stream_, id});
   auto r = Run(cmd);
   if (!r.ok()) return r.status();
   std::vector<StreamEntry> out;
   if (r->is_nil()) return out;
   for (const auto& stream : r->elements) {
     if (stream.elements.size() != 2) continue;
-    const std::string& name = stream.elements[0].str;
     for (const auto& v : stream.elements[1].elements) {
       StreamEntry e;
-      if (ToEntry(name, v, &e)) {
+      if (ToEntry(stream_, v, &e)) {
         out.push_back(std::move(e));
       } else if (v.is_array() && !v.elements.empty()) {
         // Trimmed away while pending: nothing left to do; drop it from the pending list.
-        spdlog::warn("dropping trimmed entry {} {}", name, v.elements[0].str);
-        Run({"XACK", name, group_, v.elements[0].str});
+        spdlog::warn("dropping trimmed entry {} {}", stream_, v.elements[0].str);
+        Run({"XACK", stream_, group_, v.elements[0].str});
       }
     }
   }
@@ -102,54 +124,43 @@ Result<std::vector<StreamEntry>> RedisStreamGroup::ReadGroup(int count, int bloc
 Result<std::vector<StreamEntry>> RedisStreamGroup::ReadPending(int count) {
   auto r = ReadGroup(count, 0, pending_cursor_);
   if (!r.ok()) return r;
-  if (r->empty()) {
-    pending_cursor_.assign(streams_.size(), "0");
-    return r;
-  }
-  for (const StreamEntry& e : *r) {
-    for (size_t i = 0; i < streams_.size(); ++i) {
-      if (streams_[i] == e.stream) pending_cursor_[i] = e.id;
-    }
-  }
+  pending_cursor_ = r->empty() ? "0" : r->back().id;
   return r;
 }
 
-void RedisStreamGroup::RewindPending() { pending_cursor_.assign(streams_.size(), "0"); }
+void RedisStreamGroup::RewindPending() { pending_cursor_ = "0"; }
 
 Result<std::vector<StreamEntry>> RedisStreamGroup::ReadNew(int count, int block_ms) {
-  return ReadGroup(count, block_ms, std::vector<std::string>(streams_.size(), ">"));
+  return ReadGroup(count, block_ms, ">");
 }
 
 Result<std::vector<StreamEntry>> RedisStreamGroup::ClaimStale(int64_t min_idle_ms, int count) {
   std::vector<StreamEntry> out;
-  for (const auto& s : streams_) {
-    auto r = Run({"XAUTOCLAIM", s, group_, consumer_, std::to_string(min_idle_ms), "0-0", "COUNT",
-                  std::to_string(count)});
-    if (!r.ok()) return r.status();
-    if (!r->is_array() || r->elements.size() < 2) continue;
-    for (const auto& v : r->elements[1].elements) {
-      StreamEntry e;
-      if (ToEntry(s, v, &e)) out.push_back(std::move(e));
-    }
-    // Entries deleted by trimming come back in the third element; nothing to do for them.
+  auto r = Run({"XAUTOCLAIM", stream_, group_, consumer_, std::to_string(min_idle_ms), "0-0",
+                "COUNT", std::to_string(count)});
+  if (!r.ok()) return r.status();
+  if (!r->is_array() || r->elements.size() < 2) return out;
+  for (const auto& v : r->elements[1].elements) {
+    StreamEntry e;
+    if (ToEntry(stream_, v, &e)) out.push_back(std::move(e));
   }
+  // Entries deleted by trimming come back in the third element; nothing to do for them.
   return out;
 }
 
-Status RedisStreamGroup::Ack(const std::vector<std::pair<std::string, std::string>>& done) {
-  if (done.empty()) return Status::Ok();
+Status RedisStreamGroup::Ack(const std::vector<std::string>& ids) {
+  if (ids.empty()) return Status::Ok();
   auto conn = Connection();
   if (!conn.ok()) return conn.status();
-  std::vector<std::vector<std::string>> cmds;
-  for (const auto& s : streams_) {
-    std::vector<std::string> cmd = {"XACK", s, group_};
-    for (const auto& [stream, id] : done) {
-      if (stream == s) cmd.push_back(id);
-    }
-    if (cmd.size() > 3) cmds.push_back(std::move(cmd));
+  std::vector<std::string> args = {consumer_, group_};
+  args.insert(args.end(), ids.begin(), ids.end());
+  auto r = (*conn)->Eval(ack_owned_, {lease_key_, stream_}, args);
+  if (!r.ok()) return r.status();
+  if (r->type == RedisValue::Type::kError) return Status::Internal("ack_owned: " + r->str);
+  if (r->is_integer() && r->integer < 0) {
+    return Status::Conflict("the lease of " + stream_ + " is no longer " + consumer_ + "'s");
   }
-  auto r = (*conn)->Pipeline(cmds);
-  return r.ok() ? Status::Ok() : r.status();
+  return Status::Ok();
 }
 
 }  // namespace courier

@@ -1,7 +1,11 @@
-// A consumer in a Redis Streams consumer group over a fixed set of streams: the part the
+// A consumer in a Redis Streams consumer group over one queue shard's stream: the part the
 // delivery queue ({dq:n}:deliveries, group "downlink") and the fan-out queue ({fq:n}:fanout,
-// group "fanout") share. Own pending entries first (what a previous run of this consumer left
-// unacknowledged), then entries other consumers left idle too long, then new ones.
+// group "fanout") share. Every command touches only the shard's slot (the stream and its lease
+// {dq:n}:owner share the hash tag), so it works on a Redis Cluster.
+//
+// The shard is owned by one downlink at a time (downlink/shard_coordinator.h). A new owner first
+// takes over what earlier owners left pending (ClaimAll), then reads its own pending entries,
+// then new ones; acknowledgements go through the lease (Ack fails once the shard moved on).
 //
 // Thread-safety: not thread-safe; one worker thread owns it.
 #pragma once
@@ -27,38 +31,47 @@ struct StreamEntry {
 
 class RedisStreamGroup {
  public:
-  RedisStreamGroup(RedisConfig redis, std::vector<std::string> streams, std::string group,
+  // `lease_key`: the shard's lease, which must name `consumer` for Ack to acknowledge.
+  RedisStreamGroup(RedisConfig redis, std::string stream, std::string lease_key, std::string group,
                    std::string consumer);
 
-  // Creates the group on every stream if missing (from the first entry).
-  Status EnsureGroups();
+  // Creates the group on the stream if missing (from the first entry).
+  Status EnsureGroup();
+  // Makes every entry pending in the group this consumer's (those a previous owner of the shard
+  // read but did not acknowledge; XAUTOCLAIM with no minimum idle time), and returns how many
+  // belonged to other consumers. REQUIRES: this consumer holds the shard's lease, so nobody
+  // else is working on them.
+  Result<int64_t> ClaimAll();
   // This consumer's delivered-but-unacknowledged entries, oldest first, resuming after the
   // previous call's last entry; empty when all were returned (the next call starts over).
   Result<std::vector<StreamEntry>> ReadPending(int count);
   // The next ReadPending() starts from this consumer's oldest pending entry again.
   void RewindPending();
-  // New entries, waiting up to `block_ms` for some.
+  // New entries, waiting up to `block_ms` for some (0: not at all).
   Result<std::vector<StreamEntry>> ReadNew(int count, int block_ms);
   // Entries other consumers left unacknowledged for `min_idle_ms`, now this consumer's.
   Result<std::vector<StreamEntry>> ClaimStale(int64_t min_idle_ms, int count);
-  // Acknowledges entries (stream, id), pipelined.
-  Status Ack(const std::vector<std::pair<std::string, std::string>>& done);
+  // Acknowledges entries by id, only while the lease names this consumer (ack_owned.lua).
+  // Conflict when it does not: nothing was acknowledged, and the shard is someone else's.
+  Status Ack(const std::vector<std::string>& ids);
 
   // The group's connection, for the worker's other Redis work (connects if needed).
   Result<RedisConnection*> Connection();
+  const std::string& stream() const { return stream_; }
   const std::string& group() const { return group_; }
 
  private:
   Result<RedisValue> Run(const std::vector<std::string>& command);
-  Result<std::vector<StreamEntry>> ReadGroup(int count, int block_ms,
-                                             const std::vector<std::string>& ids);
+  Result<std::vector<StreamEntry>> ReadGroup(int count, int block_ms, const std::string& id);
 
   RedisConfig redis_;
-  std::vector<std::string> streams_;
+  std::string stream_;
+  std::string lease_key_;
   std::string group_;
   std::string consumer_;
   std::unique_ptr<RedisConnection> conn_;
-  std::vector<std::string> pending_cursor_;  // per stream, for ReadPending
+  std::string pending_cursor_ = "0";  // for ReadPending
+  const RedisScript ack_owned_{"ack_owned"};
 };
 
 }  // namespace courier

@@ -1,7 +1,7 @@
 // Delivery through faults (SPEC §1.2, §5; design "Delivery"): the delivery streams
 // {dq:<n>}:deliveries hold every push until the broker acknowledged it, so
-//   - the deliveries a killed downlink had read but not acknowledged are claimed (XAUTOCLAIM) and
-//     pushed by another downlink of the consumer group;
+//   - the deliveries a killed downlink had read but not acknowledged are taken over (XAUTOCLAIM)
+//     and pushed by the downlink that takes its shards once their leases expire;
 //   - a broker killed and restarted while messages are sent loses nothing: a device that
 //     reconnects and syncs after its last pushed seq has every message, once;
 //   - while the broker is down sends are accepted and their pushes wait in the streams; they are
@@ -172,11 +172,12 @@ struct Thaw {
 
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("delivery faults: a killed downlink's unacknowledged deliveries are claimed by another") {
-  // Two downlinks in the consumer group with distinct consumer names (and so distinct MQTT client
-  // ids). The second is started here from the first one's command line with its own name,
-  // metrics port and a claim idle time of 2 s (the survivor's; the main one keeps the 30 s
-  // default and so never claims during the test).
+TEST_CASE(
+    "delivery faults: a killed downlink's unacknowledged deliveries are taken over with its "
+    "shard") {
+  // Two downlinks with distinct consumer names (and so distinct MQTT client ids) share the
+  // delivery shards 2/2 (a lease per shard). The second is started here from the first one's
+  // command line with its own name and metrics port.
   TestStackOptions options;
   options.downlink_args = {"--consumer-name", "dl-main"};
   TestStack stack(options);
@@ -184,14 +185,20 @@ TEST_CASE("delivery faults: a killed downlink's unacknowledged deliveries are cl
   ChildSpec extra_spec = stack.process(Component::kDownlink).spec();
   SetFlag(extra_spec.argv, "--consumer-name", "dl-extra");
   SetFlag(extra_spec.argv, "--metrics-port", std::to_string(extra_metrics_port));
-  SetFlag(extra_spec.argv, "--claim-idle-ms", "2000");
   extra_spec.log_path = stack.data_dir() + "/logs/downlink-extra.log";
   ChildProcess extra;
   REQUIRE(extra.Start(extra_spec).ok());
+  auto owner_of = [&](int shard) {
+    auto r = stack.RedisCommand({"GET", keys::DeliveryShardOwner(shard)});
+    return r.ok() && r->is_string() ? r->str : std::string();
+  };
+  auto owned_by = [&](const std::string& name) {
+    int n = 0;
+    for (int shard = 0; shard < kShards; ++shard) n += owner_of(shard) == name ? 1 : 0;
+    return n;
+  };
   REQUIRE_MESSAGE(
-      WaitUntil(
-          [&] { return MetricValue(extra_metrics_port, "courier_deliveries_claimed_total") == 0; },
-          10s),
+      WaitUntil([&] { return owned_by("dl-main") == 2 && owned_by("dl-extra") == 2; }, 15s),
       extra.LogTail());
 
   HttpClient http(stack.http_port());
@@ -201,62 +208,63 @@ TEST_CASE("delivery faults: a killed downlink's unacknowledged deliveries are cl
   Login bob = LogIn(http, "bob", "phone");
   MqttDevice phone(stack.mqtt_port());
   ConnectInbox(phone, bob, stack);
-  // Both downlinks connected to the broker (each RunOnce connects before it reads).
+  // The owner of bob's shard will die; the other downlink survives.
+  const int bob_shard = keys::DeliveryShard("bob", kShards);
+  const std::string victim_name = owner_of(bob_shard);
+  REQUIRE((victim_name == "dl-main" || victim_name == "dl-extra"));
+  const bool main_dies = victim_name == "dl-main";
+  ChildProcess& victim = main_dies ? stack.process(Component::kDownlink) : extra;
+  const std::string survivor_log =
+      main_dies ? extra_spec.log_path : stack.log_path(Component::kDownlink);
+  const int survivor_metrics = main_dies ? extra_metrics_port : stack.metrics_port();
   REQUIRE_MESSAGE(
-      WaitUntil([&] { return LogContains(extra_spec.log_path, "connected to broker"); }, 10s),
-      extra.LogTail());
-  REQUIRE_MESSAGE(
-      WaitUntil(
-          [&] { return LogContains(stack.log_path(Component::kDownlink), "connected to broker"); },
-          10s),
-      stack.LogTail(Component::kDownlink));
+      WaitUntil([&] { return LogContains(victim.spec().log_path, "connected to broker"); }, 10s),
+      victim.LogTail());
 
-  // Which downlink reads which entries is a race; make it deterministic. Both are frozen, long
-  // enough for their blocking XREADGROUP (BLOCK 1000) to time out in Redis, so neither is waiting
-  // for entries; then the broker is frozen, so no PUBACK comes back to anyone.
-  ChildProcess& main_dl = stack.process(Component::kDownlink);
+  // A frozen broker sends no PUBACK: the owner of bob's shard reads his 20 deliveries in one
+  // batch and keeps them pending. To make it one batch, the owner is frozen first, long enough
+  // for its blocking XREADGROUP (BLOCK 1000) to time out in Redis but well within its lease;
+  // then the broker. (Alice's own copies go to her shard, whoever owns it.)
   ChildProcess& broker = stack.process(Component::kBroker);
-  REQUIRE(main_dl.Signal(SIGSTOP));
-  Thaw thaw_main{main_dl};
-  REQUIRE(extra.Signal(SIGSTOP));
-  Thaw thaw_extra{extra};
-  std::this_thread::sleep_for(1500ms);
+  REQUIRE(victim.Signal(SIGSTOP));
+  Thaw thaw_victim{victim};
+  std::this_thread::sleep_for(1200ms);
   REQUIRE(broker.Signal(SIGSTOP));
   Thaw thaw_broker{broker};
-
   constexpr int kN = 20;
   std::vector<json> replies;
-  // Messages 1..10: read by the extra downlink alone (bob's 10 pushes and alice's 10 copies for
-  // her other devices), which then waits for PUBACKs that don't come.
-  for (int i = 1; i <= 10; ++i)
+  for (int i = 1; i <= kN; ++i) {
     replies.push_back(SendOk(http, alice, "bob", "a-" + std::to_string(i)));
-  REQUIRE(extra.Signal(SIGCONT));
-  REQUIRE_MESSAGE(
-      WaitUntil([&] { return PendingDeliveries(stack).by_consumer["dl-extra"] == 20; }, 3s),
-      extra.LogTail());
-  // Messages 11..20: read by the main downlink alone (the extra is still waiting, up to 5 s).
-  for (int i = 11; i <= kN; ++i)
-    replies.push_back(SendOk(http, alice, "bob", "a-" + std::to_string(i)));
-  REQUIRE(main_dl.Signal(SIGCONT));
-  REQUIRE_MESSAGE(
-      WaitUntil([&] { return PendingDeliveries(stack).by_consumer["dl-main"] == 20; }, 3s),
-      stack.LogTail(Component::kDownlink));
+  }
+  REQUIRE(victim.Signal(SIGCONT));
+  auto bob_pending = [&](const std::string& consumer) -> long long {
+    auto r = stack.RedisCommand({"XPENDING", keys::DeliveryStream(bob_shard), "downlink"});
+    if (!r.ok() || !r->is_array() || r->elements.size() != 4) return -1;
+    for (const RedisValue& c : r->elements[3].elements) {
+      if (c.elements.size() == 2 && c.elements[0].str == consumer) {
+        return std::stoll(c.elements[1].str);
+      }
+    }
+    return 0;
+  };
+  REQUIRE_MESSAGE(WaitUntil([&] { return bob_pending(victim_name) == kN; }, 3s), victim.LogTail());
   Pending at_kill = PendingDeliveries(stack);
-  CHECK(at_kill.total == 40);
-  CHECK(at_kill.by_consumer == std::map<std::string, long long>{{"dl-extra", 20}, {"dl-main", 20}});
-  CHECK(UnreadDeliveries(stack) == 0);
+  // Bob's 20, and alice's copies too if it also owns her shard (if the other one does, it is
+  // stuck on the first of them, waiting for a PUBACK, and has not read the others).
+  CHECK(at_kill.by_consumer[victim_name] >= kN);
 
-  // The main downlink dies for good with its 20 deliveries unacknowledged; the broker comes back.
+  // It dies for good with its deliveries unacknowledged and its leases held; the broker comes
+  // back. The survivor takes its shards once the leases expire (5 s) and delivers what it left.
   const auto kill_at = Steady::now();
-  stack.KillDownlink();
+  victim.Kill();
   REQUIRE(broker.Signal(SIGCONT));
 
-  // Every seq 1..N reaches bob: 1..10 by the extra's own (re)publish, 11..20 once the extra has
-  // claimed the dead consumer's entries (idle 2 s, looked for every second).
   const std::set<int64_t> all = SeqRange(1, kN);
-  const bool pushed = WaitUntil([&] { return DistinctSeqs(phone, bob.inbox()) == all; }, 10s);
+  const bool pushed = WaitUntil([&] { return DistinctSeqs(phone, bob.inbox()) == all; }, 15s);
+  const auto pushed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - kill_at).count();
   CHECK_MESSAGE(pushed, "pushed " << Describe(DistinctSeqs(phone, bob.inbox())) << "\n"
-                                  << extra.LogTail(40));
+                                  << FileTail(survivor_log, 40));
   CHECK(DistinctSeqs(phone, bob.inbox()) == all);  // nothing beyond 1..N
   for (const MqttMessage& m : phone.MessagesOn(bob.inbox())) {
     const int64_t s = m.json["seq"].get<int64_t>();
@@ -265,22 +273,21 @@ TEST_CASE("delivery faults: a killed downlink's unacknowledged deliveries are cl
     CHECK(m.json["cmid"] == "a-" + std::to_string(s));
     CHECK(m.json["id"] == replies[s - 1]["id"]);
   }
+  CHECK(owned_by(main_dies ? "dl-extra" : "dl-main") == kShards);
 
-  // Nothing stays pending in any shard, the dead consumer keeps nothing, and the survivor says it
-  // claimed exactly the 20 entries the dead one held.
+  // Nothing stays pending in any shard, and the survivor says it took over exactly what the
+  // dead one held.
   const bool drained = WaitUntil([&] { return PendingDeliveries(stack).total == 0; }, 10s);
-  const auto drained_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - kill_at).count();
   Pending end = PendingDeliveries(stack);
-  CHECK_MESSAGE(drained, "pending " << end.total << "\n" << extra.LogTail(40));
+  CHECK_MESSAGE(drained, "pending " << end.total << "\n" << FileTail(survivor_log, 40));
   CHECK(end.total == 0);
-  CHECK(end.by_consumer.empty());
   CHECK(UnreadDeliveries(stack) == 0);
-  CHECK(MetricValue(extra_metrics_port, "courier_deliveries_claimed_total") == 20);
-  CHECK(LogContains(extra_spec.log_path, "claimed 20 deliveries left pending by another consumer"));
+  CHECK(MetricValue(survivor_metrics, "courier_deliveries_claimed_total") ==
+        at_kill.by_consumer[victim_name]);
+  CHECK(LogContains(survivor_log, "deliveries a previous owner of the shard left pending"));
   MESSAGE(phone.MessagesOn(bob.inbox()).size()
-          << " pushes for " << kN << " messages; pending drained " << drained_ms
-          << " ms after the kill");
+          << " pushes for " << kN << " messages; all pushed " << pushed_ms
+          << " ms after the kill (lease 5000 ms)");
 
   // The inbox is the record: each message once, in send order.
   std::vector<json> inbox = SyncAll(http, bob);
@@ -418,13 +425,15 @@ TEST_CASE(
 
   const int paused_before = LogCount(downlink_log, "delivery paused");
   const int connects_before = LogCount(downlink_log, "connected to broker");
-  REQUIRE(connects_before == 1);
+  REQUIRE(connects_before == kShards);  // each delivery shard's worker has its connection
 
   stack.StopBroker();
   CHECK(first.WaitForDisconnect(5s));
   // The downlink notices and backs off (100 ms doubling to 5 s); it reads nothing meanwhile.
+  // Each shard's worker says so once.
   REQUIRE_MESSAGE(
-      WaitUntil([&] { return LogCount(downlink_log, "delivery paused") == paused_before + 1; }, 5s),
+      WaitUntil(
+          [&] { return LogCount(downlink_log, "delivery paused") == paused_before + kShards; }, 5s),
       stack.LogTail(Component::kDownlink));
 
   // Sends keep being accepted: the uplink needs only Redis.
@@ -479,7 +488,7 @@ TEST_CASE(
   CHECK(WaitUntil(
       [&] { return PendingDeliveries(stack).total == 0 && UnreadDeliveries(stack) == 0; }, 5s));
   CHECK(WaitUntil([&] { return LogContains(downlink_log, "delivering again after"); }, 5s));
-  CHECK(LogCount(downlink_log, "connected to broker") == connects_before + 1);  // by itself
+  CHECK(LogCount(downlink_log, "connected to broker") == connects_before + kShards);  // by itself
   CHECK(WaitUntil(
       [&] {
         return MetricValue(stack.metrics_port(), "courier_deliveries_pushed_total") ==

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/jwt.h"
+#include "common/keys.h"
 #include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mqtt_device.h"
@@ -161,10 +162,10 @@ bool IsRateBucket(const std::string& key) {
          (key.ends_with("}:loginfail") || key.ends_with("}:register"));
 }
 
-// Every key and its content (DUMP), but the rate buckets. Two kinds of keys change without any
+// Every key and its content (DUMP), but the rate buckets. Three kinds of keys change without any
 // request, and are compared by what a request could change: a stream (the downlink's consumer
 // group records read times) by its length and newest id, a device-online hash (refreshed by the
-// broker every 30 s) by its fields.
+// broker every 30 s) by its fields, the live downlinks (heartbeats every 1.5 s) by their names.
 RedisState Snapshot(const TestStack& stack) {
   RedisState out;
   std::string cursor = "0";
@@ -190,6 +191,11 @@ RedisState Snapshot(const TestStack& stack) {
         std::sort(fields.begin(), fields.end());
         s.value = "online";
         for (const auto& f : fields) s.value += " " + f;
+      } else if (key == keys::LiveDownlinks()) {
+        s.value = "live";
+        for (const RedisValue& m : RedisOrDie(stack, {"ZRANGE", key, "0", "-1"}).elements) {
+          s.value += " " + m.str;
+        }
       } else {
         s.value = type + " " + RedisOrDie(stack, {"DUMP", key}).str;
       }

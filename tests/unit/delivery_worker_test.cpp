@@ -2,6 +2,7 @@
 // took, keep the rest pending, and turn control deliveries into a notice and a kick.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,16 @@ namespace {
 class FakeQueue final : public DeliveryQueue {
  public:
   Status EnsureGroups() override { return down ? Status::Unavailable("down") : Status::Ok(); }
+  Result<int64_t> TakeOver() override {
+    if (down) return Status::Unavailable("down");
+    // A previous owner's entries join this consumer's pending list, in stream order.
+    int64_t n = static_cast<int64_t>(left_by_previous_owner.size());
+    for (auto& d : left_by_previous_owner) pending.push_back(std::move(d));
+    left_by_previous_owner.clear();
+    std::sort(pending.begin(), pending.end(),
+              [](const Delivery& a, const Delivery& b) { return a.entry_id < b.entry_id; });
+    return n;
+  }
   Result<std::vector<Delivery>> ReadPending(int count) override {
     if (down) return Status::Unavailable("down");
     std::vector<Delivery> out;
@@ -48,6 +59,7 @@ class FakeQueue final : public DeliveryQueue {
   }
 
   bool down = false;
+  std::vector<Delivery> left_by_previous_owner;
   std::deque<Delivery> fresh;
   std::vector<Delivery> pending;
   std::vector<std::string> acked;
@@ -147,6 +159,48 @@ TEST_CASE("a broker outage pauses delivery without losing anything") {
   b.connected = true;
   for (int i = 0; i < 3; ++i) REQUIRE(w.RunOnce().ok());
   CHECK(q.acked == std::vector<std::string>{"1"});
+}
+
+TEST_CASE("a new owner delivers what the previous owner left pending before anything new") {
+  FakeQueue q;
+  FakeBroker b;
+  MetricsRegistry m;
+  ShardLease lease;
+  lease.ExtendUntil(ShardLease::Clock::now() + std::chrono::seconds(10));
+  DeliveryWorker w(&q, &b, &m, {}, &lease);
+  q.left_by_previous_owner = {Inbox("1", "bob", "a"), Inbox("2", "bob", "b")};
+  q.fresh = {Inbox("3", "bob", "c")};
+  for (int i = 0; i < 4; ++i) REQUIRE(w.RunOnce().ok());
+  REQUIRE(b.published.size() == 3);
+  CHECK(b.published[0].payload == "a");
+  CHECK(b.published[1].payload == "b");
+  CHECK(b.published[2].payload == "c");
+  CHECK(q.acked == std::vector<std::string>{"1", "2", "3"});
+  CHECK(m.GetCounter("courier_deliveries_claimed_total", "").value() == 2);
+}
+
+TEST_CASE("without the shard's lease nothing is read or published") {
+  FakeQueue q;
+  FakeBroker b;
+  MetricsRegistry m;
+  ShardLease lease;  // never extended: not held
+  DeliveryWorker w(&q, &b, &m, {}, &lease);
+  q.fresh = {Inbox("1", "bob", "a")};
+  auto r = w.RunOnce();
+  CHECK(r.status().code() == Status::Code::kConflict);
+  CHECK(q.fresh.size() == 1);
+  CHECK(b.published.empty());
+
+  lease.ExtendUntil(ShardLease::Clock::now() + std::chrono::seconds(10));
+  for (int i = 0; i < 3; ++i) REQUIRE(w.RunOnce().ok());
+  CHECK(q.acked == std::vector<std::string>{"1"});
+
+  // A lease that ran out while the worker was paused: the next step does nothing.
+  lease.ExtendUntil(ShardLease::Clock::now() - std::chrono::seconds(1));
+  q.fresh = {Inbox("2", "bob", "b")};
+  CHECK(w.RunOnce().status().code() == Status::Code::kConflict);
+  CHECK(q.fresh.size() == 1);
+  CHECK(b.published.size() == 1);
 }
 
 TEST_CASE("a control delivery becomes a device notice and a kick") {
