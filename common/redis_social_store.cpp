@@ -605,31 +605,79 @@ Status RedisSocialStore::Recall(const Caller& c, const MessageRef& m, const Noti
 
 Status RedisSocialStore::Signal(const Caller& c, const Recipient& to, const std::string& conv,
                                 const std::string& payload, int64_t now_ms) {
-  std::vector<std::string> script_keys = {keys::Session(c.user_id, c.session_id),
-                                          keys::SendRate(c.user_id)};
-  std::string mode;
-  std::string target;
-  if (to.kind == Recipient::Kind::kGroup) {
-    mode = "group";
-    target = conv;
-    script_keys.insert(script_keys.end(),
-                       {keys::GroupMembers(to.id), FanoutStreamOf(conv), keys::Group(to.id)});
+  // Steps: the recipient's side (exists, blocks; a group's membership), read; the sender's
+  // (session, policy, rate limit); the push. Nothing is stored, so nothing to make idempotent.
+  bool group = to.kind == Recipient::Kind::kGroup;
+  std::vector<std::vector<std::string>> reads;
+  if (group) {
+    reads = {{"HEXISTS", keys::GroupMembers(to.id), c.user_id}, {"EXISTS", keys::Group(to.id)}};
   } else {
-    mode = "direct";
-    target = to.id;
-    script_keys.insert(script_keys.end(), {keys::User(to.id), DeliveryStreamOf(to.id)});
+    reads = {{"EXISTS", keys::User(to.id)}, {"SISMEMBER", keys::Blocks(to.id), c.user_id}};
   }
-  auto r =
-      pool_->Eval(signal_, script_keys,
-                  {mode, c.user_id, target, payload, policy_.messaging_policy,
-                   std::to_string(policy_.delivery_stream_max), std::to_string(now_ms),
-                   std::to_string(policy_.send_rate_per_s), std::to_string(policy_.send_burst)});
+  auto read = pool_->Pipeline(reads);
+  if (!read.ok()) return read.status();
+  if (Status s = NoErrorReply(*read, "signal check"); !s.ok()) return s;
+  Status refused = Status::Ok();
+  if (group && Int((*read)[0]) != 1) {
+    refused = Int((*read)[1]) == 1 ? Status::NotMember("not a member of this conversation")
+                                   : Status::NotFound("no such group: " + to.id);
+  } else if (!group && Int((*read)[0]) != 1) {
+    refused = Status::NotFound("no such user: " + to.id);
+  } else if (!group && to.id != c.user_id && Int((*read)[1]) == 1) {
+    refused = Status::Blocked("the recipient does not accept your messages");
+  }
+  if (!refused.ok()) {
+    if (Status s = steps_.CheckSession(c); !s.ok()) return s;
+    return refused;
+  }
+
+  bool friends_only = !group && to.id != c.user_id && policy_.messaging_policy == "friends";
+  auto r = pool_->Eval(
+      signal_take_,
+      {keys::Session(c.user_id, c.session_id), keys::SendRate(c.user_id), keys::Friends(c.user_id)},
+      {std::to_string(now_ms), std::to_string(policy_.send_rate_per_s),
+       std::to_string(policy_.send_burst), friends_only ? "1" : "0", to.id});
   if (!r.ok()) return r.status();
-  if (Verdict(*r) == "ok") return Status::Ok();
-  // Rate limits and errors read as for a send.
-  auto s = SendOutcomeOf(*r, "signal",
-                         mode == "group" ? "no such group: " + to.id : "no such user: " + to.id);
-  return s.status();
+  if (Verdict(*r) != "ok") {
+    // Rate limits and errors read as for a send.
+    auto s = SendOutcomeOf(*r, "signal_take", "");
+    return s.ok() ? Malformed("signal_take") : s.status();
+  }
+  std::vector<std::string> push;
+  if (group) {
+    push = {"XADD",
+            FanoutStreamOf(conv),
+            "MAXLEN",
+            "~",
+            std::to_string(policy_.delivery_stream_max),
+            "*",
+            "k",
+            "signal",
+            "c",
+            conv,
+            "x",
+            c.user_id,
+            "p",
+            payload};
+  } else {
+    push = {"XADD",
+            DeliveryStreamOf(to.id),
+            "MAXLEN",
+            "~",
+            std::to_string(policy_.delivery_stream_max),
+            "*",
+            "u",
+            to.id,
+            "k",
+            "inbox",
+            "p",
+            payload};
+  }
+  auto queued = pool_->Command(push);
+  if (!queued.ok()) return queued.status();
+  if (queued->type == RedisValue::Type::kError)
+    return Status::Internal("redis XADD: " + queued->str);
+  return Status::Ok();
 }
 
 }  // namespace courier

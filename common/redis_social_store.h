@@ -96,7 +96,7 @@ class RedisSocialStore final : public SocialStore {
   const RedisScript block_{"block"};
   const RedisScript read_mark_{"read_mark"};
   const RedisScript group_note_{"group_note"};
-  const RedisScript signal_{"signal"};
+  const RedisScript signal_take_{"signal_take"};
 };
 
 }  // namespace courier

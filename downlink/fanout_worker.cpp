@@ -27,9 +27,12 @@ int64_t ToInt(const RedisValue& v) {
 FanoutWorker::FanoutWorker(RedisConfig redis, int shard, std::string consumer,
                            MetricsRegistry* metrics, FanoutWorkerOptions options,
                            const ShardLease* lease)
-    : tasks_(std::move(redis), keys::FanoutStream(shard), keys::FanoutShardOwner(shard), kGroup,
+    : tasks_(redis, keys::FanoutStream(shard), keys::FanoutShardOwner(shard), kGroup,
              std::move(consumer)),
       options_(options),
+      push_pool_(std::move(redis), 1),
+      push_policy_(PushPolicy(options)),
+      steps_(&push_pool_, &push_policy_),
       lease_(lease),
       tasks_done_(metrics->GetCounter("courier_fanout_tasks_total",
                                       "Fan-out tasks done (group feeds, signals, presence)")),
@@ -235,14 +238,14 @@ Status FanoutWorker::ApplyPlan(const std::string& conv, const GroupSnapshot& sna
     auto replies = RunPipeline(batch);
     batch.clear();
     if (!replies.ok()) return replies.status();
-    std::vector<std::pair<std::string, std::string>> pushes;
+    std::vector<InboxEntry> pushes;
     uint64_t requeued = 0;
     for (size_t i = 0; i < replies->size(); ++i) {
       const RedisValue& r = (*replies)[i];
       if (!r.is_array() || r.elements.size() < 2) return Status::Internal("fanin: bad reply");
       requeued += static_cast<uint64_t>(ToInt(r.elements[1]));
       for (size_t k = 2; k + 1 < r.elements.size(); k += 2) {
-        pushes.emplace_back(batch_users[i], r.elements[k + 1].str);
+        pushes.push_back({batch_users[i], ToInt(r.elements[k]), r.elements[k + 1].str});
       }
     }
     batch_users.clear();
@@ -251,7 +254,7 @@ Status FanoutWorker::ApplyPlan(const std::string& conv, const GroupSnapshot& sna
       spdlog::warn("conv {}: queued {} pushes again that a repeated fan-out had copied before",
                    conv, requeued);
     }
-    return QueueInboxPushes(pushes);
+    return steps_.QueuePushes(pushes);
   };
   for (const auto& [user, indices] : plan) {
     std::vector<std::string> cmd = {"EVALSHA",
@@ -280,6 +283,15 @@ Status FanoutWorker::ApplyPlan(const std::string& conv, const GroupSnapshot& sna
   if (Status s = flush(); !s.ok()) return s;
   entries_copied_.Inc(copied);
   return Status::Ok();
+}
+
+StorePolicy FanoutWorker::PushPolicy(const FanoutWorkerOptions& options) {
+  StorePolicy p;
+  p.delivery_shards = options.shards;
+  p.delivery_stream_max = options.delivery_stream_max;
+  p.inbox_max_entries = options.inbox_max_entries;
+  p.inbox_retention_ms = options.inbox_retention_ms;
+  return p;
 }
 
 Status FanoutWorker::QueueInboxPushes(

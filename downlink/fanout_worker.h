@@ -21,6 +21,7 @@
 
 #include "common/metrics.h"
 #include "common/redis_client.h"
+#include "common/redis_steps.h"
 #include "downlink/fanout_plan.h"
 #include "downlink/redis_stream_group.h"
 #include "downlink/shard_lease.h"
@@ -68,14 +69,22 @@ class FanoutWorker final : public ShardWorker {
   // Sends commands in one round trip; their replies, or Internal/Unavailable on any error reply.
   Result<std::vector<RedisValue>> RunPipeline(
       const std::vector<std::vector<std::string>>& commands);
-  // Sends XADDs of inbox pushes, pipelined: (user, envelope).
+  // Sends XADDs of signal pushes (no seq), pipelined: (user, envelope).
   Status QueueInboxPushes(const std::vector<std::pair<std::string, std::string>>& pushes);
   Status QueuePushes(const std::vector<std::string>& users, const std::string& payload);
   std::string DeliveryStreamOf(const std::string& user) const;
   std::string NewEpoch();
 
+  // The StorePolicy of the pushes' step (delivery shards, stream length).
+  static StorePolicy PushPolicy(const FanoutWorkerOptions& options);
+
   RedisStreamGroup tasks_;
   FanoutWorkerOptions options_;
+  // Inbox pushes are queued through RedisSteps (queue_pushes.lua: per-user seq order, once),
+  // like the uplink's; on a connection of their own.
+  RedisPool push_pool_;
+  const StorePolicy push_policy_;
+  RedisSteps steps_;
   const ShardLease* lease_;
   const RedisScript read_feed_{"read_feed"};
   const RedisScript fanin_{"fanin"};

@@ -1,3 +1,4 @@
+#!lua
 -- A device acknowledges its inbox up to a seq, and learns the inbox's latest seq and epoch.
 -- KEYS  1 session  2 inbox meta  3 acks
 -- ARGV  1 device  2 seq  3 epoch candidate

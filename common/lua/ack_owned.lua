@@ -1,3 +1,4 @@
+#!lua
 -- Acknowledges entries of a queue shard's stream only while the caller holds the shard's lease:
 -- a downlink that was paused past its lease (another one took the shard) acknowledges nothing,
 -- and learns that the shard is no longer its own. Both keys are in the shard's slot.

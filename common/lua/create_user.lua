@@ -1,3 +1,4 @@
+#!lua
 -- KEYS  1 user  2 inbox meta
 -- ARGV  1 password hash  2 display name  3 created at (ms)  4 epoch
 -- Returns {"ok"} | {"conflict"}

@@ -1,3 +1,4 @@
+#!lua
 -- Copies a run of a group's feed into one member's inbox (the downlink's fan-out), exactly
 -- once: entries at or below the inbox's cursor for the group were copied before and are
 -- skipped, so the fan-out can be repeated after a crash, or done twice at once, safely.

@@ -1,3 +1,4 @@
+#!lua
 -- The fan-out of a group's feed is done up to `upto`: every recipient has the entries up to
 -- it. Moves the watermark (never back), trims the fanned part of the feed, and forgets the
 -- former memberships ("<joined>:<left>", comma-separated) whose last entry is now fanned.

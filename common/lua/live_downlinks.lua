@@ -1,3 +1,4 @@
+#!lua
 -- The live downlinks: a sorted set of consumer names scored by when their heartbeat expires
 -- (Redis's clock, so the downlinks' clocks need not agree). One key, one slot.
 --

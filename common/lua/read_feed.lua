@@ -1,3 +1,4 @@
+#!lua
 -- A consistent snapshot of a group for its fan-out: the watermark, the feed entries after it,
 -- and the membership intervals.
 -- KEYS  1 conv meta  2 feed  3 joined  4 left

@@ -1,3 +1,4 @@
+#!lua
 -- Gives back one token that take_token.lua took, for an attempt that turned out not to count;
 -- never above the burst (a bucket that is full again is deleted).
 --

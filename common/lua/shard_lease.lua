@@ -1,3 +1,4 @@
+#!lua
 -- A downlink's lease on one queue shard ({dq:<n>} or {fq:<n>}): while it names the downlink,
 -- that downlink alone reads and acknowledges the shard's stream. In the shard's own slot.
 --

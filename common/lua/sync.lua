@@ -1,3 +1,4 @@
+#!lua
 -- One page of a user's inbox.
 -- KEYS  1 session  2 inbox meta  3 inbox
 -- ARGV  1 first stream id to return ("<after + 1>-0", computed by the caller: Lua numbers

@@ -1,3 +1,4 @@
+#!lua
 -- Takes one token from a bucket (lib/bucket.lua) if it holds one; an empty bucket is left as it is.
 --
 -- KEYS  1 bucket

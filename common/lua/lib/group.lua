@@ -12,10 +12,6 @@ local function feed_notification(meta, feed, rest, subject, skip)
 end
 
 -- The fan-out task in the same script: for the scripts not split yet (mark_read, recall).
-local function queue_fanout(stream, max_len, conv, fseq)
-  redis.call('XADD', stream, 'MAXLEN', '~', max_len, '*', 'k', 'feed', 'c', conv, 'f', fseq)
-end
-
 -- The feed's last fseq if some entry is not fanned out yet, else 0: the fan-out task to queue
 -- after a step in the group's slot. A task lost in a crash before its XADD is queued again by
 -- the next step on the group (a retry), and two tasks for one run of the feed are harmless.

@@ -1,6 +1,6 @@
 -- lib/inbox.lua: appending to a user's inbox, shared by every script that writes inboxes.
--- The including script sets INBOX.max_entries, INBOX.retention_ms and INBOX.stream_max.
-local INBOX = {max_entries = 10000, retention_ms = 2592000000, stream_max = 1000000}
+-- The including script sets INBOX.max_entries and INBOX.retention_ms.
+local INBOX = {max_entries = 10000, retention_ms = 2592000000}
 
 local function user_key(user, suffix) return '{u:' .. user .. '}:' .. suffix end
 
@@ -54,15 +54,4 @@ local function inbox_put(user, epoch_candidate, rest, now, msg)
     end
   end
   return seq, env
-end
-
--- inbox_put, then the push queued on `stream` (the user's delivery stream) and the shard's push
--- cursor moved (as queue_pushes.lua does) in the same script: for a single Redis only, where
--- every slot is in one server. Returns the seq.
-local function inbox_append(user, stream, epoch_candidate, rest, now, msg)
-  local seq, env = inbox_put(user, epoch_candidate, rest, now, msg)
-  redis.call('XADD', stream, 'MAXLEN', '~', INBOX.stream_max, '*', 'u', user, 'k', 'inbox',
-             'p', env)
-  redis.call('HSET', string.gsub(stream, ':deliveries$', ':pushed'), user, seq)
-  return seq
 end
