@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "common/metrics.h"
@@ -31,7 +32,9 @@ class DeliveryWorker {
 
   // One step: read a batch (own pending entries first, then stale ones of others, then new
   // ones), publish it, acknowledge what the broker took. Returns the number of deliveries
-  // acknowledged, or the error that stopped the step (the caller backs off and calls again).
+  // acknowledged (with several brokers, some may have stayed pending for a broker that is down:
+  // they are retried later without holding up the others), or the error that stopped the step,
+  // e.g. no broker took anything (the caller backs off and calls again).
   Result<int> RunOnce();
 
   // The MQTT messages one delivery becomes (a push, or a kick notice and a kick command).
@@ -46,6 +49,11 @@ class DeliveryWorker {
   DeliveryWorkerOptions options_;
   bool groups_ready_ = false;
   bool pending_scan_ = true;  // start by finishing what a previous run of ours left
+  // After a batch that only some brokers took: when to go through the pending list again.
+  static constexpr int kFirstPendingRetryMs = 1000;
+  static constexpr int kMaxPendingRetryMs = 30000;
+  std::optional<std::chrono::steady_clock::time_point> retry_pending_at_;
+  int retry_pending_ms_ = kFirstPendingRetryMs;
   std::chrono::steady_clock::time_point next_claim_{};
   Counter& pushed_;
   Counter& failed_;

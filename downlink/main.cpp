@@ -9,12 +9,14 @@
 #include <atomic>
 #include <thread>
 
+#include "common/broker_list.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/jwt.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/process_setup.h"
+#include "downlink/broker_router.h"
 #include "downlink/delivery_worker.h"
 #include "downlink/fanout_worker.h"
 #include "downlink/mqtt_publisher.h"
@@ -33,7 +35,32 @@ int main(int argc, char** argv) {
   JwtCodec jwt(std::move(secrets));
   MetricsRegistry metrics;
   RedisDeliveryQueue queue(config.redis, config.delivery_shards, config.consumer_name);
-  MqttPublisher publisher(config.mqtt, "courier-downlink:" + config.consumer_name, &jwt, &clock);
+  // One connection per broker of the list; a rewritten --mqtt-brokers-file takes effect on
+  // SIGHUP (docs/operations.md, "Several brokers").
+  Result<BrokerList> initial_brokers = LoadBrokerList(config.mqtt);
+  if (!initial_brokers.ok()) {
+    spdlog::critical("configuration: {}", initial_brokers.status().message());
+    return 2;
+  }
+  ReloadableBrokerList brokers(config.mqtt, std::move(*initial_brokers));
+  ReloadOnSighup reload([&brokers] {
+    Result<bool> changed = brokers.Reload();
+    if (!changed.ok()) {
+      spdlog::error("brokers: kept the previous list: {}", changed.status().message());
+    } else if (*changed) {
+      spdlog::info("brokers: the list changed; the delivery worker picks it up");
+    }
+  });
+  BrokerRouter publisher(
+      &brokers,
+      [&config, &jwt, &clock](const BrokerAddress& broker) -> std::unique_ptr<BrokerLink> {
+        MqttConfig one = config.mqtt;
+        one.host = broker.host;
+        one.port = broker.port;
+        return std::make_unique<MqttPublisher>(one, "courier-downlink:" + config.consumer_name,
+                                               &jwt, &clock);
+      },
+      &metrics);
   DeliveryWorkerOptions options;
   options.topic_root = config.mqtt.topic_root;
   options.claim_idle_ms = config.claim_idle_ms;
@@ -72,8 +99,8 @@ int main(int argc, char** argv) {
     metrics_server.stop();
   });
 
-  spdlog::info("delivering {} shard(s) as consumer {} to broker {}:{}", config.delivery_shards,
-               config.consumer_name, config.mqtt.host, config.mqtt.port);
+  spdlog::info("delivering {} shard(s) as consumer {} to brokers {}", config.delivery_shards,
+               config.consumer_name, brokers.Current()->ToString());
   // Each worker runs in a loop, backing off on errors (Redis or broker down): 100 ms doubling
   // to 5 s, reset on success.
   // `name` says what paused ("delivery paused: …"), `resumed` what works again.

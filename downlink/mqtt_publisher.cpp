@@ -2,6 +2,8 @@
 
 #include <mqtt/async_client.h>
 
+#include <utility>
+
 #include "common/log.h"
 
 namespace courier {
@@ -51,6 +53,7 @@ Status MqttPublisher::EnsureConnected() {
       return Status::Unavailable("broker " + uri + ": no CONNACK in time");
     }
     spdlog::info("connected to broker {} as {}", uri, config_.service_user);
+    reconnected_ = true;
     return Status::Ok();
   } catch (const mqtt::exception& e) {
     return Status::Unavailable(std::string("broker: ") + e.what());
@@ -59,27 +62,52 @@ Status MqttPublisher::EnsureConnected() {
 
 std::vector<bool> MqttPublisher::PublishAll(const std::vector<OutgoingMessage>& messages,
                                             int timeout_ms) {
-  std::vector<bool> acked(messages.size(), false);
-  std::vector<mqtt::delivery_token_ptr> tokens(messages.size());
+  std::vector<const OutgoingMessage*> all;
+  all.reserve(messages.size());
+  for (const OutgoingMessage& m : messages) all.push_back(&m);
+  Begin(all);
+  return Await(std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms));
+}
+
+bool MqttPublisher::TakeReconnected() { return std::exchange(reconnected_, false); }
+
+bool MqttPublisher::connected() const {
+  try {
+    return client_ != nullptr && client_->is_connected();
+  } catch (const mqtt::exception&) {
+    return false;
+  }
+}
+
+void MqttPublisher::Begin(const std::vector<const OutgoingMessage*>& messages) {
+  in_flight_.assign(messages.size(), nullptr);
+  in_flight_topics_.clear();
+  for (const OutgoingMessage* m : messages) in_flight_topics_.push_back(m->topic);
+  if (client_ == nullptr) return;
   for (size_t i = 0; i < messages.size(); ++i) {
     try {
-      tokens[i] = client_->publish(messages[i].topic, messages[i].payload.data(),
-                                   messages[i].payload.size(), 1, false);
+      in_flight_[i] = client_->publish(messages[i]->topic, messages[i]->payload.data(),
+                                       messages[i]->payload.size(), 1, false);
     } catch (const mqtt::exception& e) {
-      spdlog::warn("publish to {} failed: {}", messages[i].topic, e.what());
+      spdlog::warn("publish to {} failed: {}", messages[i]->topic, e.what());
       break;  // keep order: nothing after a failed publish goes out in this batch
     }
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (size_t i = 0; i < messages.size() && tokens[i] != nullptr; ++i) {
+}
+
+std::vector<bool> MqttPublisher::Await(std::chrono::steady_clock::time_point deadline) {
+  std::vector<bool> acked(in_flight_.size(), false);
+  for (size_t i = 0; i < in_flight_.size() && in_flight_[i] != nullptr; ++i) {
     try {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      acked[i] = tokens[i]->wait_for(std::max(left, std::chrono::milliseconds(0)));
+      acked[i] = in_flight_[i]->wait_for(std::max(left, std::chrono::milliseconds(0)));
     } catch (const mqtt::exception& e) {
-      spdlog::warn("no PUBACK for {}: {}", messages[i].topic, e.what());
+      spdlog::warn("no PUBACK for {}: {}", in_flight_topics_[i], e.what());
     }
   }
+  in_flight_.clear();
+  in_flight_topics_.clear();
   return acked;
 }
 
