@@ -15,8 +15,10 @@ namespace courier {
 class BrokerLink {
  public:
   virtual ~BrokerLink() = default;
-  // Connects if not connected. Unavailable while the broker is unreachable.
-  virtual Status EnsureConnected() = 0;
+  // Starts connecting, or sees how the connect under way is doing, without waiting for it:
+  // true once connected, false while the CONNACK is awaited, Unavailable when the attempt failed
+  // (refused, closed, or no CONNACK in time); the next call then starts a new one.
+  virtual Result<bool> ConnectWithoutWaiting() = 0;
   virtual bool connected() const = 0;
   // Hands `messages` to the connection in order without waiting; Await() then waits until
   // `deadline` for their PUBACKs (element i true when message i was acknowledged).

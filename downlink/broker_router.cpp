@@ -1,6 +1,7 @@
 #include "downlink/broker_router.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "common/log.h"
@@ -14,6 +15,8 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstRetry{100};
 constexpr milliseconds kMaxRetry{5000};
+constexpr milliseconds kConnectWait{3000};  // the longest EnsureConnected() waits, with none up
+constexpr const char* kNotYet = "not connected yet";
 
 }  // namespace
 
@@ -43,7 +46,7 @@ void BrokerRouter::ApplyListIfChanged() {
     Slot slot;
     slot.address = entry.internal;
     slot.link = make_link_(entry.internal);
-    slot.last_error = "not connected yet";
+    slot.last_error = kNotYet;
     slots.emplace(id, std::move(slot));
   }
   for (const auto& [id, slot] : slots_)
@@ -56,38 +59,49 @@ void BrokerRouter::ApplyListIfChanged() {
 
 Status BrokerRouter::EnsureConnected() {
   ApplyListIfChanged();
-  const Clock::time_point now = Clock::now();
-  int64_t connected = 0;
-  std::string down;
-  for (auto& [id, slot] : slots_) {
-    if (!slot.link->connected() && now >= slot.retry_at) {
-      Status s = slot.link->EnsureConnected();
-      if (s.ok()) {
-        if (!slot.last_error.empty() && slot.last_error != "not connected yet") {
-          spdlog::info("brokers: {} reachable again", id);
+  // Connects never wait here, so a broker that is slow to answer holds up nobody; only when no
+  // broker is connected at all (there is nothing else to do) does this wait for a connect.
+  const Clock::time_point give_up = Clock::now() + kConnectWait;
+  while (true) {
+    const Clock::time_point now = Clock::now();
+    int64_t connected = 0;
+    bool connecting = false;
+    std::string down;
+    for (auto& [id, slot] : slots_) {
+      if (!slot.link->connected() && now >= slot.retry_at) {
+        Result<bool> s = slot.link->ConnectWithoutWaiting();
+        if (s.ok() && *s) {
+          if (!slot.last_error.empty() && slot.last_error != kNotYet) {
+            spdlog::info("brokers: {} reachable again", id);
+          }
+          slot.last_error.clear();
+          slot.backoff = milliseconds(0);
+          reconnected_ = true;
+        } else if (s.ok()) {
+          connecting = true;
+        } else {
+          slot.backoff = std::clamp(slot.backoff * 2, kFirstRetry, kMaxRetry);
+          slot.retry_at = now + slot.backoff;
+          if (s.status().message() != slot.last_error) {
+            spdlog::warn("brokers: {} unreachable ({}); its deliveries wait, the others go on", id,
+                         s.status().message());
+          }
+          slot.last_error = s.status().message();
         }
-        slot.last_error.clear();
-        slot.backoff = milliseconds(0);
-        reconnected_ = true;
+      }
+      if (slot.link->connected()) {
+        ++connected;
       } else {
-        slot.backoff = std::clamp(slot.backoff * 2, kFirstRetry, kMaxRetry);
-        slot.retry_at = now + slot.backoff;
-        if (s.message() != slot.last_error) {
-          spdlog::warn("brokers: {} unreachable ({}); its deliveries wait, the others go on", id,
-                       s.message());
-        }
-        slot.last_error = s.message();
+        down += (down.empty() ? "" : ", ") + id;
       }
     }
-    if (slot.link->connected()) {
-      ++connected;
-    } else {
-      down += (down.empty() ? "" : ", ") + id;
+    connected_count_.Set(connected);
+    if (connected > 0) return Status::Ok();
+    if (!connecting || Clock::now() >= give_up) {
+      return Status::Unavailable("no broker reachable: " + down);
     }
+    std::this_thread::sleep_for(milliseconds(10));
   }
-  connected_count_.Set(connected);
-  if (connected == 0) return Status::Unavailable("no broker reachable: " + down);
-  return Status::Ok();
 }
 
 std::vector<std::string> BrokerRouter::BrokersOf(const OutgoingMessage& message) const {

@@ -9,10 +9,10 @@
 // A message counts as acknowledged only when every broker it went to sent PUBACK.
 //
 // A broker that is down does not hold up the others: its messages fail at once (no waiting for a
-// connection that is not there), reconnects are tried in the background of EnsureConnected()
-// with a backoff of 100 ms doubling to 5 s, and the PUBACKs of all brokers are awaited together,
-// so a batch takes at most the publish timeout however many brokers there are. EnsureConnected()
-// fails only when no broker is connected.
+// connection that is not there), connects never block (each EnsureConnected() starts or checks
+// them; a failed one is retried after 100 ms doubling to 5 s), and the PUBACKs of all brokers
+// are awaited together, so a batch takes at most the publish timeout however many brokers there
+// are. EnsureConnected() waits (up to 3 s) and fails only when no broker is connected.
 //
 // The list is re-read from a ReloadableBrokerList at every EnsureConnected(): a new broker gets a
 // connection, a removed one is disconnected, the others keep theirs.
@@ -43,9 +43,9 @@ class BrokerRouter final : public Publisher {
   BrokerRouter(const ReloadableBrokerList* brokers, LinkFactory make_link,
                MetricsRegistry* metrics);
 
-  // Picks up a new broker list, then connects the brokers that are not connected and whose
-  // retry time has come. OK when at least one broker is connected; Unavailable, naming the
-  // brokers, when none is.
+  // Picks up a new broker list, then starts or checks the connects of the brokers that are not
+  // connected and whose retry time has come. OK when at least one broker is connected; when none
+  // is, waits up to 3 s for one, then Unavailable naming the brokers.
   Status EnsureConnected() override;
   std::vector<bool> PublishAll(const std::vector<OutgoingMessage>& messages,
                                int timeout_ms) override;

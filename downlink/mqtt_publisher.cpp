@@ -28,35 +28,78 @@ MqttPublisher::~MqttPublisher() {
   }
 }
 
+std::string MqttPublisher::uri() const {
+  return "tcp://" + config_.host + ":" + std::to_string(config_.port);
+}
+
+void MqttPublisher::StartConnect() {
+  // Paho refuses publishes beyond maxBufferedMessages (default 100) with error -12; a batch
+  // holds up to a few hundred, so allow plenty.
+  mqtt::create_options create(MQTTVERSION_3_1_1, kMaxBufferedMessages);
+  connect_token_.reset();
+  client_ = std::make_unique<mqtt::async_client>(uri(), client_id_, create, nullptr);
+  TokenClaims service;
+  service.user_id = config_.service_user;
+  service.role = "service";
+  service.issued_at = clock_->NowMs() / 1000;
+  service.expires_at = service.issued_at + kServiceTokenTtlS;
+  mqtt::connect_options opts;
+  opts.set_clean_session(true);
+  opts.set_keep_alive_interval(std::chrono::seconds(30));
+  opts.set_user_name(config_.service_user);
+  opts.set_password(jwt_->Sign(service));
+  opts.set_automatic_reconnect(false);
+  opts.set_max_inflight(65535);
+  connect_token_ = client_->connect(opts);
+  connect_deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kConnectTimeoutMs);
+}
+
+void MqttPublisher::OnConnected() {
+  connect_token_.reset();
+  spdlog::info("connected to broker {} as {}", uri(), config_.service_user);
+  reconnected_ = true;
+}
+
 Status MqttPublisher::EnsureConnected() {
   try {
-    if (client_ != nullptr && client_->is_connected()) return Status::Ok();
-    std::string uri = "tcp://" + config_.host + ":" + std::to_string(config_.port);
-    // Paho refuses publishes beyond maxBufferedMessages (default 100) with error -12; a batch
-    // holds up to a few hundred, so allow plenty.
-    mqtt::create_options create(MQTTVERSION_3_1_1, kMaxBufferedMessages);
-    client_ = std::make_unique<mqtt::async_client>(uri, client_id_, create, nullptr);
-    TokenClaims service;
-    service.user_id = config_.service_user;
-    service.role = "service";
-    service.issued_at = clock_->NowMs() / 1000;
-    service.expires_at = service.issued_at + kServiceTokenTtlS;
-    mqtt::connect_options opts;
-    opts.set_clean_session(true);
-    opts.set_keep_alive_interval(std::chrono::seconds(30));
-    opts.set_user_name(config_.service_user);
-    opts.set_password(jwt_->Sign(service));
-    opts.set_automatic_reconnect(false);
-    opts.set_max_inflight(65535);
-    auto tok = client_->connect(opts);
-    if (!tok->wait_for(kConnectTimeoutMs)) {
-      return Status::Unavailable("broker " + uri + ": no CONNACK in time");
+    if (connected()) return Status::Ok();
+    StartConnect();
+    if (!connect_token_->wait_for(kConnectTimeoutMs)) {
+      connect_token_.reset();
+      return Status::Unavailable("broker " + uri() + ": no CONNACK in time");
     }
-    spdlog::info("connected to broker {} as {}", uri, config_.service_user);
-    reconnected_ = true;
+    OnConnected();
     return Status::Ok();
   } catch (const mqtt::exception& e) {
+    connect_token_.reset();
     return Status::Unavailable(std::string("broker: ") + e.what());
+  }
+}
+
+Result<bool> MqttPublisher::ConnectWithoutWaiting() {
+  try {
+    if (connect_token_ == nullptr) {
+      if (connected()) return true;
+      StartConnect();
+    }
+    if (connected()) {
+      OnConnected();
+      return true;
+    }
+    if (connect_token_->is_complete()) {
+      connect_token_.reset();
+      return Status::Unavailable("broker " + uri() + " refused or closed the connection");
+    }
+    if (std::chrono::steady_clock::now() >= connect_deadline_) {
+      connect_token_.reset();
+      client_.reset();  // abandon the attempt; the next call starts a new one
+      return Status::Unavailable("broker " + uri() + ": no CONNACK in time");
+    }
+    return false;
+  } catch (const mqtt::exception& e) {
+    connect_token_.reset();
+    return Status::Unavailable("broker " + uri() + ": " + e.what());
   }
 }
 

@@ -20,6 +20,7 @@
 namespace mqtt {
 class async_client;
 class delivery_token;
+class token;
 }  // namespace mqtt
 
 namespace courier {
@@ -43,13 +44,21 @@ class MqttPublisher final : public Publisher, public BrokerLink {
   void Begin(const std::vector<const OutgoingMessage*>& messages) override;
   std::vector<bool> Await(std::chrono::steady_clock::time_point deadline) override;
   bool connected() const override;
+  Result<bool> ConnectWithoutWaiting() override;
 
  private:
+  std::string uri() const;
+  // Makes a new client and sends CONNECT; connect_token_ completes with the CONNACK.
+  void StartConnect();
+  void OnConnected();
+
   MqttConfig config_;
   std::string client_id_;
   const JwtCodec* jwt_;
   const Clock* clock_;
   std::unique_ptr<mqtt::async_client> client_;
+  std::shared_ptr<mqtt::token> connect_token_;  // a connect under way, or nullptr
+  std::chrono::steady_clock::time_point connect_deadline_;
   bool reconnected_ = false;  // a connection was made since TakeReconnected() last said so
   std::vector<std::shared_ptr<mqtt::delivery_token>> in_flight_;  // of the last Begin()
   std::vector<std::string> in_flight_topics_;                     // for log lines

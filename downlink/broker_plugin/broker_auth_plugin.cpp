@@ -125,8 +125,15 @@ void BrokerAuthPlugin::QueuePresenceChanges(const std::vector<PresenceChange>& c
 }
 
 int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
-  // A connection that authenticates again, or a new one in the memory of a connection whose
-  // disconnect was never reported, starts from nothing.
+  // A new connection in the memory of a connection whose disconnect was never reported starts
+  // from nothing. Mosquitto also authenticates every connected client again when it reloads
+  // (SIGHUP): such a connection, with the same credentials, keeps the rooms it may read, and is
+  // not refused for a user the reload moved to another broker (ReloadBrokerAssignment has told
+  // it and disconnects it after the kick grace, so that the notice goes out first).
+  std::optional<ClientRegistry::Connection> previous;
+  if (const ClientRegistry::Connection* known = clients_.FindConnection(event.client)) {
+    previous = *known;
+  }
   clients_.Remove(event.client);
   const char* client_id = event.client == nullptr ? nullptr : mosquitto_client_id(event.client);
   int64_t now_ms = WallClockMs();
@@ -147,7 +154,8 @@ int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
     return MOSQ_ERR_SUCCESS;
   }
 
-  if (const BrokerEntry* home = assignment_.ElsewhereFor(who->user_id); home != nullptr) {
+  const bool again = previous.has_value() && previous->identity == *who;
+  if (const BrokerEntry* home = assignment_.ElsewhereFor(who->user_id); home != nullptr && !again) {
     // The device asks the uplink where to go (GET /v1/mqtt) when it is refused.
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
                          "courier: connect denied client=%s address=%s reason=user %s is assigned "
@@ -185,6 +193,9 @@ int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
                        Printable(client_id).c_str(), who->session_id.c_str());
   std::string user_id = who->user_id;
   clients_.Add(event.client, std::move(*who));
+  if (again) {
+    for (const std::string& room : previous->readable_rooms) clients_.AllowRoom(event.client, room);
+  }
   if (*session == RedisPresenceStore::SessionCheck::kCameOnline) {
     QueuePresenceChanges({{std::move(user_id), /*online=*/true, now_ms}});
   }
