@@ -217,7 +217,11 @@ class Client::Impl {
   std::string device_topic_;
   std::unique_ptr<InboxSequencer> sequencer_;
   std::unique_ptr<MqttLink> link_;
-  std::string link_broker_;                         // "host:port" of link_
+  std::string link_broker_;  // "host:port" of link_
+  // Connects in a row that found no broker (not a refusal); every kAskAfterUnreachable-th one
+  // asks the uplink whether the device belongs elsewhere now.
+  static constexpr int kAskAfterUnreachable = 3;
+  int unreachable_connects_ = 0;
   std::map<std::string, std::string> room_topics_;  // topic -> room, subscribed on link_
   RoomSeqFilter room_filter_;                       // kept across reconnects and restarts
   uint64_t generation_ = 0;
@@ -705,12 +709,22 @@ void Client::Impl::ConnectInLoop() {
         case Relocation::kUnknown:
           break;
       }
+    } else if (++unreachable_connects_ % kAskAfterUnreachable == 0) {
+      // The broker stays unreachable: it may have been taken out of the list (its users moved
+      // to the others). Ask the uplink now and then rather than wait for that broker forever.
+      if (RelocateInLoop() == Relocation::kMoved) {
+        next_connect_at_ = Clock::now();
+        SetStateInLoop(ConnectionState::kDisconnected,
+                       s.message() + "; the uplink names another broker: connecting there");
+        return;
+      }
     }
     milliseconds delay = reconnect_backoff_.Next();
     next_connect_at_ = Clock::now() + delay;
     SetStateInLoop(ConnectionState::kDisconnected, s.message() + "; retry in " + Ms(delay));
     return;
   }
+  unreachable_connects_ = 0;
   connected_ = true;
   room_topics_.clear();  // a new connection: nothing subscribed on it yet
   std::vector<std::string> refused;
