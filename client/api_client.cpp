@@ -122,6 +122,12 @@ Result<LoginInfo> ApiClient::Login(const std::string& user_id, const std::string
   return ParseLoginAnswer(a.body);
 }
 
+Result<json> ApiClient::MqttBlock(const std::string& token) const {
+  HttpAnswer a = Request("GET", "/v1/mqtt", "", token);
+  if (a.status != 200) return StatusFromAnswer(a);
+  return ParseMqttAnswer(a.body);
+}
+
 Status ApiClient::Logout(const std::string& token) const {
   HttpAnswer a = Request("DELETE", "/v1/sessions/current", "", token);
   if (a.status == 204) return Status::Ok();

@@ -50,6 +50,9 @@ class ApiClient {
                           const std::string& device_id, const std::string& platform) const;
   // DELETE /v1/sessions/current. OK on 204.
   Status Logout(const std::string& token) const;
+  // GET /v1/mqtt: where this session's device connects now (the login answer's mqtt block, for
+  // the broker the user is assigned to today). Unauthorized once the session ended.
+  Result<nlohmann::json> MqttBlock(const std::string& token) const;
   // GET /v1/sync?after=&limit=. The page on 200.
   Result<SyncPage> Sync(const std::string& token, int64_t after, int limit) const;
   // POST /v1/acks {seq}. The answer on 200.

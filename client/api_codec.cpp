@@ -202,6 +202,29 @@ std::chrono::milliseconds RetryAfterOf(const HttpAnswer& answer) {
   return std::chrono::seconds(std::min<int64_t>(seconds, 3600));
 }
 
+namespace {
+
+// The mqtt block's fields, as the login answer and GET /v1/mqtt carry it; `what` names the answer.
+Status CheckMqttBlock(std::string_view what, const json* mqtt) {
+  if (mqtt == nullptr || !mqtt->is_object()) return Missing(what, "mqtt");
+  std::string s;
+  int64_t port = 0;
+  for (const char* key : {"host", "client_id", "username", "password"}) {
+    if (!NonEmptyString(*mqtt, key, &s)) return Missing(what, std::string("mqtt.") + key);
+  }
+  if (!IntField(*mqtt, "port", &port) || port < 1 || port > 65535) {
+    return Missing(what, "mqtt.port");
+  }
+  const json* topics = Member(*mqtt, "topics");
+  if (topics == nullptr || !NonEmptyString(*topics, "inbox", &s)) {
+    return Missing(what, "mqtt.topics.inbox");
+  }
+  if (!NonEmptyString(*topics, "device", &s)) return Missing(what, "mqtt.topics.device");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<LoginInfo> ParseLoginAnswer(std::string_view body) {
   constexpr std::string_view kWhat = "login answer";
   json j = ParseJson(body);
@@ -212,22 +235,16 @@ Result<LoginInfo> ParseLoginAnswer(std::string_view body) {
   if (!NonEmptyString(j, "device_id", &info.device_id)) return Missing(kWhat, "device_id");
   if (!IntField(j, "expires_at", &info.expires_at_ms)) return Missing(kWhat, "expires_at");
   const json* mqtt = Member(j, "mqtt");
-  if (mqtt == nullptr || !mqtt->is_object()) return Missing(kWhat, "mqtt");
-  std::string s;
-  int64_t port = 0;
-  for (const char* key : {"host", "client_id", "username", "password"}) {
-    if (!NonEmptyString(*mqtt, key, &s)) return Missing(kWhat, std::string("mqtt.") + key);
-  }
-  if (!IntField(*mqtt, "port", &port) || port < 1 || port > 65535) {
-    return Missing(kWhat, "mqtt.port");
-  }
-  const json* topics = Member(*mqtt, "topics");
-  if (topics == nullptr || !NonEmptyString(*topics, "inbox", &s)) {
-    return Missing(kWhat, "mqtt.topics.inbox");
-  }
-  if (!NonEmptyString(*topics, "device", &s)) return Missing(kWhat, "mqtt.topics.device");
+  if (Status s = CheckMqttBlock(kWhat, mqtt); !s.ok()) return s;
   info.mqtt = *mqtt;
   return info;
+}
+
+Result<json> ParseMqttAnswer(std::string_view body) {
+  json j = ParseJson(body);
+  if (!j.is_object()) return Status::InvalidJson("mqtt answer is not a JSON object");
+  if (Status s = CheckMqttBlock("mqtt answer", &j); !s.ok()) return s;
+  return j;
 }
 
 json LoginInfoToJson(const LoginInfo& info) {

@@ -69,6 +69,8 @@ std::chrono::milliseconds RetryAfterOf(const HttpAnswer& answer);
 // topics {inbox, device}. InvalidJson when the text is not JSON, InvalidField naming what is
 // missing otherwise.
 Result<LoginInfo> ParseLoginAnswer(std::string_view body);
+// A 200 of GET /v1/mqtt (docs/api.md): the mqtt block alone, checked as in the login answer.
+Result<nlohmann::json> ParseMqttAnswer(std::string_view body);
 // The login answer's shape again, for saving a session: ParseLoginAnswer(dump) round-trips.
 nlohmann::json LoginInfoToJson(const LoginInfo& info);
 

@@ -132,6 +132,7 @@ class Client::Impl {
                                   const std::string& kind);
   Cursor cursor() const;
   ConnectionState state() const;
+  std::string connected_broker() const;
   void set_cursor_store(std::unique_ptr<CursorStore> store);
 
   // Runs call(api, token) for a plain HTTP call of the app: the base url's error, or
@@ -168,6 +169,18 @@ class Client::Impl {
                                      std::vector<std::string>* refused = nullptr);
   void ConnectInLoop();
   void OnConnectionLostInLoop(const std::string& cause);
+  // Where the device connects now, asked of the uplink (GET /v1/mqtt) after a broker.moved
+  // event or a refused CONNECT; the answer replaces the session's mqtt block.
+  enum class Relocation {
+    kMoved,    // another broker than before: connect there
+    kSame,     // the same broker
+    kEnded,    // the session has ended (401)
+    kUnknown,  // no answer (the uplink is down): retry later
+  };
+  Relocation RelocateInLoop();
+  // The broker.moved event: leave this broker now and connect to the new one at once (then
+  // subscribe and sync, as after any reconnect, so nothing is missed).
+  void MoveBrokerInLoop(const json& event);
   void SyncPageInLoop();
   void AckInLoop();
   // Delivers a step's entries, saves the cursor, reports a reset, and notes a sync request.
@@ -187,6 +200,7 @@ class Client::Impl {
   mutable std::mutex mu_;
   std::optional<LoginInfo> session_;                   // GUARDED_BY(mu_)
   ConnectionState state_ = ConnectionState::kStopped;  // GUARDED_BY(mu_)
+  std::string connected_broker_;                       // GUARDED_BY(mu_): "host:port" or ""
   Cursor cursor_;                                      // GUARDED_BY(mu_): the last saved view
   std::map<std::string, std::string> rooms_;           // GUARDED_BY(mu_): joined room -> topic
 
@@ -203,6 +217,11 @@ class Client::Impl {
   std::string device_topic_;
   std::unique_ptr<InboxSequencer> sequencer_;
   std::unique_ptr<MqttLink> link_;
+  std::string link_broker_;  // "host:port" of link_
+  // Connects in a row that found no broker (not a refusal); every kAskAfterUnreachable-th one
+  // asks the uplink whether the device belongs elsewhere now.
+  static constexpr int kAskAfterUnreachable = 3;
+  int unreachable_connects_ = 0;
   std::map<std::string, std::string> room_topics_;  // topic -> room, subscribed on link_
   RoomSeqFilter room_filter_;                       // kept across reconnects and restarts
   uint64_t generation_ = 0;
@@ -399,6 +418,11 @@ ConnectionState Client::Impl::state() const {
   return state_;
 }
 
+std::string Client::Impl::connected_broker() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connected_broker_;
+}
+
 void Client::Impl::set_cursor_store(std::unique_ptr<CursorStore> store) {
   std::lock_guard<std::mutex> life(lifecycle_mu_);
   if (thread_.joinable()) {
@@ -555,9 +579,12 @@ void Client::Impl::HandlePushInLoop(const std::string& topic, const std::string&
     }
   } else if (topic == device_topic_) {
     Invoke("on_control", owner_->on_control, envelope);
-    if (StringField(envelope, "event") == "session.kicked") {
+    const std::string event = StringField(envelope, "event");
+    if (event == "session.kicked") {
       std::string reason = StringField(envelope, "reason");
       KickInLoop("session.kicked" + (reason.empty() ? std::string() : " (" + reason + ")"));
+    } else if (event == "broker.moved") {
+      MoveBrokerInLoop(envelope);
     }
   } else if (auto room = room_topics_.find(topic); room != room_topics_.end()) {
     HandleRoomPushInLoop(room->second, envelope);
@@ -648,6 +675,7 @@ void Client::Impl::ConnectInLoop() {
   auto on_lost = [this, generation](std::string cause) {
     queue_.Post(LinkEvent{LinkEvent::Kind::kLost, generation, {}, std::move(cause), {}, nullptr});
   };
+  link_broker_ = link_options.host + ":" + std::to_string(link_options.port);
   link_ = std::make_unique<MqttLink>(std::move(link_options), on_message, on_lost);
   SetStateInLoop(ConnectionState::kConnecting, link_->uri());
 
@@ -662,14 +690,41 @@ void Client::Impl::ConnectInLoop() {
   if (!s.ok()) {
     link_.reset();
     if (s.code() == Status::Code::kUnauthorized) {
-      KickInLoop(s.message());
-      return;
+      // Refused: the session ended, or the user is assigned to another broker now (a broker was
+      // added); the uplink tells which. If it names this same broker, the uplinks and brokers do
+      // not agree on the list yet: try again after the backoff.
+      switch (RelocateInLoop()) {
+        case Relocation::kEnded:
+          KickInLoop(s.message());
+          return;
+        case Relocation::kMoved:
+          next_connect_at_ = Clock::now();
+          SetStateInLoop(ConnectionState::kDisconnected,
+                         "refused by " + link_broker_ + "; the uplink names broker " +
+                             StringField(loop_session_.mqtt, "host") + ":" +
+                             std::to_string(loop_session_.mqtt.value("port", 0)) +
+                             ": connecting there");
+          return;
+        case Relocation::kSame:
+        case Relocation::kUnknown:
+          break;
+      }
+    } else if (++unreachable_connects_ % kAskAfterUnreachable == 0) {
+      // The broker stays unreachable: it may have been taken out of the list (its users moved
+      // to the others). Ask the uplink now and then rather than wait for that broker forever.
+      if (RelocateInLoop() == Relocation::kMoved) {
+        next_connect_at_ = Clock::now();
+        SetStateInLoop(ConnectionState::kDisconnected,
+                       s.message() + "; the uplink names another broker: connecting there");
+        return;
+      }
     }
     milliseconds delay = reconnect_backoff_.Next();
     next_connect_at_ = Clock::now() + delay;
     SetStateInLoop(ConnectionState::kDisconnected, s.message() + "; retry in " + Ms(delay));
     return;
   }
+  unreachable_connects_ = 0;
   connected_ = true;
   room_topics_.clear();  // a new connection: nothing subscribed on it yet
   std::vector<std::string> refused;
@@ -697,6 +752,60 @@ void Client::Impl::ConnectInLoop() {
   SetStateInLoop(ConnectionState::kSyncing, "subscribed (inbox, " + rooms +
                                                 "); syncing after seq " +
                                                 std::to_string(sequencer_->last_seq()));
+}
+
+Client::Impl::Relocation Client::Impl::RelocateInLoop() {
+  Result<json> block = api_->MqttBlock(loop_session_.token);
+  if (!block.ok()) {
+    if (block.status().code() == Status::Code::kUnauthorized) return Relocation::kEnded;
+    spdlog::info("courier client: GET /v1/mqtt failed: {}", block.status().ToString());
+    return Relocation::kUnknown;
+  }
+  const json& before = loop_session_.mqtt;
+  const bool moved = StringField(*block, "host") != StringField(before, "host") ||
+                     block->value("port", 0) != before.value("port", 0);
+  loop_session_.mqtt = *block;
+  {
+    // Kept for the next Start() as well, unless the app logged in again meanwhile.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (session_ && session_->token == loop_session_.token) session_->mqtt = *block;
+  }
+  return moved ? Relocation::kMoved : Relocation::kSame;
+}
+
+void Client::Impl::MoveBrokerInLoop(const json& event) {
+  Relocation where = RelocateInLoop();
+  if (where == Relocation::kEnded) {
+    KickInLoop("broker.moved, and the session has ended");
+    return;
+  }
+  if (where != Relocation::kMoved) {
+    // The uplink could not answer, or has not read the new list yet: go where the broker says.
+    // Should that broker refuse, the refused connect asks the uplink again.
+    const std::string host = StringField(event, "host");
+    const auto port_field = event.find("port");
+    const int64_t port = port_field != event.end() && port_field->is_number_integer()
+                             ? port_field->get<int64_t>()
+                             : 0;
+    if (!host.empty() && port > 0 && port < 65536) {
+      loop_session_.mqtt["host"] = host;
+      loop_session_.mqtt["port"] = port;
+    }
+  }
+  // The old broker disconnects us shortly anyway; leaving first saves that wait.
+  const std::string from = link_broker_;
+  if (link_) {
+    link_->Disconnect(milliseconds(500));
+    link_.reset();
+  }
+  connected_ = false;
+  need_sync_ = false;
+  reconnect_backoff_.Reset();
+  next_connect_at_ = Clock::now();
+  SetStateInLoop(ConnectionState::kDisconnected,
+                 "broker.moved: leaving " + from + " for " +
+                     StringField(loop_session_.mqtt, "host") + ":" +
+                     std::to_string(loop_session_.mqtt.value("port", 0)));
 }
 
 void Client::Impl::OnConnectionLostInLoop(const std::string& cause) {
@@ -835,6 +944,8 @@ void Client::Impl::SetStateInLoop(ConnectionState state, const std::string& deta
   {
     std::lock_guard<std::mutex> lock(mu_);
     state_ = state;
+    const bool up = state == ConnectionState::kSyncing || state == ConnectionState::kLive;
+    connected_broker_ = up && link_ ? link_broker_ : std::string();
   }
   spdlog::debug("courier client: {}:{} {}: {}", loop_session_.user_id, loop_session_.device_id,
                 ToString(state), detail);
@@ -1006,6 +1117,8 @@ std::vector<std::string> Client::rooms() const { return impl_->rooms(); }
 Cursor Client::cursor() const { return impl_->cursor(); }
 
 ConnectionState Client::state() const { return impl_->state(); }
+
+std::string Client::connected_broker() const { return impl_->connected_broker(); }
 
 void Client::set_cursor_store(std::unique_ptr<CursorStore> store) {
   impl_->set_cursor_store(std::move(store));

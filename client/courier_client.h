@@ -88,7 +88,7 @@ class Client {
   // sent while the device is disconnected is not delivered later (read the room's history). One
   // whose room_seq is not above the last delivered for its room (a repeat) is dropped.
   std::function<void(const nlohmann::json& envelope)> on_room_message;
-  // Control events on the device topic (e.g. session.kicked).
+  // Control events on the device topic (e.g. session.kicked, broker.moved).
   std::function<void(const nlohmann::json& envelope)> on_control;
   std::function<void(ConnectionState state, const std::string& detail)> on_state;
   // The server lost this inbox's state (new epoch): the app's copy of the inbox is void and
@@ -201,6 +201,11 @@ class Client {
   Cursor cursor() const;
   // kStopped before Start() and after Stop().
   ConnectionState state() const;
+  // "host:port" of the broker the client is connected to (kSyncing, kLive); "" otherwise. With
+  // several brokers, the one the uplink assigns the user: a broker.moved event on the device
+  // topic, or a refused connect, makes the client ask the uplink again (GET /v1/mqtt),
+  // reconnect there, subscribe and sync.
+  std::string connected_broker() const;
 
   // Replaces the cursor store (before Start()); the default follows options.state_dir.
   void set_cursor_store(std::unique_ptr<CursorStore> store);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/redis_cluster_routing.h"
+#include "common/broker_list.h"
 
 namespace courier {
 
@@ -41,6 +42,10 @@ void AddCommonFlags(CLI::App& app, Config* c) {
   Flag(app, "redis-command-timeout-ms", &c->redis.command_timeout_ms, "Redis command timeout");
   Flag(app, "mqtt-host", &c->mqtt.host, "MQTT broker host, as the servers reach it");
   Flag(app, "mqtt-port", &c->mqtt.port, "MQTT broker port");
+  Flag(app, "mqtt-brokers", &c->mqtt.brokers,
+       "several brokers, host:port,... (users assigned by hash); default --mqtt-host:--mqtt-port");
+  Flag(app, "mqtt-brokers-file", &c->mqtt.brokers_file,
+       "file listing the brokers, one '<internal> [<public>]' a line; re-read on SIGHUP");
   Flag(app, "topic-root", &c->mqtt.topic_root, "first level of every MQTT topic");
   Flag(app, "service-user", &c->mqtt.service_user, "the downlink's broker account");
   Flag(app, "jwt-secret-file", &c->jwt_secret_file,
@@ -60,6 +65,8 @@ void AddUplinkFlags(CLI::App& app, Config* c) {
        "broker host advertised to devices at login (default: --mqtt-host)");
   Flag(app, "mqtt-public-port", &c->mqtt.public_port,
        "broker port advertised to devices at login (default: --mqtt-port)");
+  Flag(app, "mqtt-public-brokers", &c->mqtt.public_brokers,
+       "the --mqtt-brokers as devices reach them, same order (default: the same addresses)");
   Flag(app, "pbkdf2-iterations", &c->pbkdf2_iterations, "PBKDF2-HMAC-SHA256 rounds for passwords");
   Flag(app, "messaging-policy", &c->messaging_policy, "open, or friends");
   Flag(app, "max-body-bytes", &c->limits.max_body_bytes, "largest message body, serialized");
@@ -121,6 +128,7 @@ Status FinishConfig(Config* c) {
       return Status::InvalidField("redis-cluster: " + seeds.status().message());
     }
   }
+  if (auto brokers = LoadBrokerList(c->mqtt); !brokers.ok()) return brokers.status();
   if (c->claim_idle_ms < 1000) return Status::InvalidField("claim-idle-ms must be at least 1000");
   if (c->shard_lease_ms < 1000 || c->shard_lease_ms > 600000) {
     return Status::InvalidField("shard-lease-ms must be 1000..600000");

@@ -36,6 +36,10 @@ struct MqttConfig {
   int public_port = 0;      // default port
   std::string topic_root = "courier";
   std::string service_user = "courier-service";  // the downlink's broker account
+  // Several brokers, users assigned by hash (common/broker_list.h says which source wins):
+  std::string brokers;         // "host:port,..." as the servers reach them; default host:port
+  std::string public_brokers;  // the same brokers as devices reach them, same order (uplink)
+  std::string brokers_file;    // lines "<internal> [<public>]"; re-read on SIGHUP; default none
 };
 
 struct Limits {

@@ -37,4 +37,25 @@ sigset_t BlockStopSignals() {
   return stop;
 }
 
+ReloadOnSighup::ReloadOnSighup(std::function<void()> on_reload) {
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  thread_ = std::thread([this, hup, on_reload = std::move(on_reload)] {
+    const timespec poll{0, 200 * 1000 * 1000};  // how soon the destructor is answered
+    while (!stopping_) {
+      if (sigtimedwait(&hup, nullptr, &poll) == SIGHUP) {
+        spdlog::info("SIGHUP: reloading");
+        on_reload();
+      }
+    }
+  });
+}
+
+ReloadOnSighup::~ReloadOnSighup() {
+  stopping_ = true;
+  thread_.join();
+}
+
 }  // namespace courier

@@ -4,7 +4,10 @@
 
 #include <signal.h>
 
+#include <atomic>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/config.h"
@@ -24,5 +27,22 @@ std::vector<std::string> LoadConfigOrExit(CLI::App& app, int argc, char** argv, 
 // Blocks SIGINT and SIGTERM in the calling thread and every thread it starts later, so that one
 // thread can wait for them with sigwait(); ignores SIGPIPE. Call before starting threads.
 sigset_t BlockStopSignals();
+
+// Calls `on_reload` on a thread of its own each time the process gets SIGHUP (how an operator
+// tells a running process to re-read what it may re-read: the brokers file). Without it SIGHUP
+// would end the process. Construct it before starting other threads, as BlockStopSignals(): it
+// blocks SIGHUP in the calling thread, which threads started later inherit. The destructor
+// stops the thread (within 200 ms) and joins it. Not copyable.
+class ReloadOnSighup {
+ public:
+  explicit ReloadOnSighup(std::function<void()> on_reload);
+  ~ReloadOnSighup();
+  ReloadOnSighup(const ReloadOnSighup&) = delete;
+  ReloadOnSighup& operator=(const ReloadOnSighup&) = delete;
+
+ private:
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
 
 }  // namespace courier

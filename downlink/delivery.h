@@ -58,8 +58,14 @@ class DeliveryQueue {
 };
 
 struct OutgoingMessage {
+  // Which brokers carry it when devices are spread over several (downlink/broker_router.h):
+  // kUser the broker `user_id` is assigned to; kEveryBroker all of them (rooms, whose members
+  // may be on any broker, and control commands for a device that may not have moved yet).
+  enum class Route { kUser, kEveryBroker };
   std::string topic;
   std::string payload;
+  Route route = Route::kUser;
+  std::string user_id;
 };
 
 // An MQTT connection that publishes at QoS 1. Not thread-safe: one worker owns it (each delivery
@@ -73,6 +79,13 @@ class Publisher {
   // Element i is true when message i was acknowledged by the broker.
   virtual std::vector<bool> PublishAll(const std::vector<OutgoingMessage>& messages,
                                        int timeout_ms) = 0;
+  // True once after a broker connection that had been lost (or never made) was made again, so
+  // the caller publishes what that broker missed, still pending, before anything new.
+  virtual bool TakeReconnected() { return false; }
+  // True while some brokers are unreachable and others work (several brokers): failed
+  // messages then concern the unreachable ones, and the caller should go on with the rest
+  // rather than retry the failures at once.
+  virtual bool PartlyUnavailable() const { return false; }
 };
 
 // Makes a new, not yet connected Publisher that connects with MQTT client id `client_id` (one

@@ -32,29 +32,39 @@ DeliveryWorker::DeliveryWorker(DeliveryQueue* queue, Publisher* publisher, Metri
 
 std::vector<OutgoingMessage> DeliveryWorker::Render(const Delivery& d,
                                                     const std::string& topic_root) {
+  using Route = OutgoingMessage::Route;
   switch (d.kind) {
     case Delivery::Kind::kInbox:
-      return {{topic_root + "/u/" + d.user_id, d.payload}};
+      return {{topic_root + "/u/" + d.user_id, d.payload, Route::kUser, d.user_id}};
     case Delivery::Kind::kRoom:
-      return {{topic_root + "/r/" + d.room_id, d.payload}};
+      return {{topic_root + "/r/" + d.room_id, d.payload, Route::kEveryBroker, d.user_id}};
     case Delivery::Kind::kRoomLeave: {
       nlohmann::json leave = {{"op", "room_leave"}, {"user_id", d.user_id}, {"room_id", d.room_id}};
-      return {{"$CONTROL/courier/v1", leave.dump()}};
+      return {{"$CONTROL/courier/v1", leave.dump(), Route::kEveryBroker, d.user_id}};
     }
     case Delivery::Kind::kControl:
       break;
   }
   std::vector<OutgoingMessage> out;
-  if (d.notify) out.push_back({topic_root + "/d/" + d.user_id + "/" + d.device_id, d.payload});
+  if (d.notify) {
+    out.push_back(
+        {topic_root + "/d/" + d.user_id + "/" + d.device_id, d.payload, Route::kUser, d.user_id});
+  }
   // The broker plugin disconnects the client only if it still runs on that session, so a
-  // device that already logged in again keeps its new connection.
+  // device that already logged in again keeps its new connection. Every broker: the device may
+  // still be on the broker its user was assigned before the broker list changed.
   nlohmann::json kick = {
       {"op", "kick"}, {"client_id", d.user_id + ":" + d.device_id}, {"session_id", d.session_id}};
-  out.push_back({"$CONTROL/courier/v1", kick.dump()});
+  out.push_back({"$CONTROL/courier/v1", kick.dump(), Route::kEveryBroker, d.user_id});
   return out;
 }
 
 Result<std::vector<Delivery>> DeliveryWorker::NextBatch() {
+  if (!pending_scan_ && retry_pending_at_ &&
+      std::chrono::steady_clock::now() >= *retry_pending_at_) {
+    retry_pending_at_.reset();
+    RestartPendingScan();
+  }
   if (pending_scan_) {
     auto batch = queue_->ReadPending(options_.batch);
     if (!batch.ok() || !batch->empty()) return batch;
@@ -102,6 +112,11 @@ Result<int> DeliveryWorker::RunOnce() {
     groups_ready_ = true;
   }
   if (Status s = publisher_->EnsureConnected(); !s.ok()) return s;
+  if (publisher_->TakeReconnected()) {
+    // What the broker missed while unreachable goes out before anything new, in order.
+    retry_pending_ms_ = kFirstPendingRetryMs;
+    RestartPendingScan();
+  }
   auto batch = NextBatch();
   if (!batch.ok()) {
     // The group may have vanished with a Redis that lost its data: recreate it next time.
@@ -134,11 +149,21 @@ Result<int> DeliveryWorker::RunOnce() {
     }
   }
   size_t not_done = batch->size() - done.size();
+  // They stay pending in the stream; go through our pending list again, from its start, once
+  // reconnected. Except when one broker of several is down and the others took their share:
+  // rescanning at once would publish the same failing entries over and over and stall the
+  // brokers that work, so carry on; they are tried again when their broker reconnects
+  // (TakeReconnected) or after a delay that grows to 30 s.
+  const bool partial = not_done > 0 && !done.empty() && publisher_->PartlyUnavailable();
   if (not_done > 0) {
     failed_.Inc(not_done);
-    // They stay pending in the stream; go through our pending list again, from its start,
-    // once reconnected.
-    RestartPendingScan();
+    if (!partial) {
+      RestartPendingScan();
+    } else if (!retry_pending_at_) {
+      retry_pending_at_ =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_pending_ms_);
+      retry_pending_ms_ = std::min(retry_pending_ms_ * 2, kMaxPendingRetryMs);
+    }
   }
   if (!done.empty()) {
     if (Status s = queue_->Ack(done); !s.ok()) {
@@ -147,7 +172,7 @@ Result<int> DeliveryWorker::RunOnce() {
     }
     pushed_.Inc(done.size());
   }
-  if (not_done > 0) {
+  if (not_done > 0 && !partial) {
     return Status::Unavailable(std::to_string(not_done) +
                                " deliveries not acknowledged by the broker");
   }

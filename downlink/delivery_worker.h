@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "common/metrics.h"
@@ -35,9 +36,11 @@ class DeliveryWorker {
 
   // One step: read a batch (on the first step, what earlier owners left; then own pending
   // entries, then stale ones of others, then new ones), publish it, acknowledge what the broker
-  // took. Returns the number of deliveries acknowledged, or the error that stopped the step:
-  // Conflict when the lease is not held (nothing read or published; the caller waits for the
-  // lease or stops), another error otherwise (the caller backs off and calls again).
+  // took. Returns the number of deliveries acknowledged (with several brokers, some may have
+  // stayed pending for a broker that is down: they are retried later without holding up the
+  // others), or the error that stopped the step: Conflict when the lease is not held (nothing
+  // read or published; the caller waits for the lease or stops), another error otherwise (e.g.
+  // no broker took anything; the caller backs off and calls again).
   Result<int> RunOnce();
 
   // The MQTT messages one delivery becomes (a push, or a kick notice and a kick command).
@@ -53,6 +56,11 @@ class DeliveryWorker {
   const ShardLease* lease_;
   bool groups_ready_ = false;  // the group exists and earlier owners' entries are taken over
   bool pending_scan_ = true;   // start by finishing what a previous run of ours left
+  // After a batch that only some brokers took: when to go through the pending list again.
+  static constexpr int kFirstPendingRetryMs = 1000;
+  static constexpr int kMaxPendingRetryMs = 30000;
+  std::optional<std::chrono::steady_clock::time_point> retry_pending_at_;
+  int retry_pending_ms_ = kFirstPendingRetryMs;
   std::chrono::steady_clock::time_point next_claim_{};
   Counter& pushed_;
   Counter& failed_;

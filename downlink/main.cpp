@@ -10,6 +10,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/broker_list.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/jwt.h"
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/process_setup.h"
+#include "downlink/broker_router.h"
 #include "downlink/delivery_shard.h"
 #include "downlink/fanout_worker.h"
 #include "downlink/mqtt_publisher.h"
@@ -35,9 +37,35 @@ int main(int argc, char** argv) {
   SystemClock clock;
   JwtCodec jwt(std::move(secrets));
   MetricsRegistry metrics;
-  // Each delivery shard's worker publishes on its own connection.
-  PublisherFactory make_publisher = [&](const std::string& client_id) {
-    return std::make_unique<MqttPublisher>(config.mqtt, client_id, &jwt, &clock);
+  // One connection per broker of the list, for each delivery shard's worker; a rewritten
+  // --mqtt-brokers-file takes effect on SIGHUP (docs/operations.md, "Several brokers").
+  Result<BrokerList> initial_brokers = LoadBrokerList(config.mqtt);
+  if (!initial_brokers.ok()) {
+    spdlog::critical("configuration: {}", initial_brokers.status().message());
+    return 2;
+  }
+  ReloadableBrokerList brokers(config.mqtt, std::move(*initial_brokers));
+  ReloadOnSighup reload([&brokers] {
+    Result<bool> changed = brokers.Reload();
+    if (!changed.ok()) {
+      spdlog::error("brokers: kept the previous list: {}", changed.status().message());
+    } else if (*changed) {
+      spdlog::info("brokers: the list changed; the delivery workers pick it up");
+    }
+  });
+  // Each delivery shard's worker publishes on connections of its own (client ids per shard).
+  PublisherFactory make_publisher =
+      [&](const std::string& client_id) -> std::unique_ptr<Publisher> {
+    return std::make_unique<BrokerRouter>(
+        &brokers,
+        [&config, &jwt, &clock,
+         client_id](const BrokerAddress& broker) -> std::unique_ptr<BrokerLink> {
+          MqttConfig one = config.mqtt;
+          one.host = broker.host;
+          one.port = broker.port;
+          return std::make_unique<MqttPublisher>(one, client_id, &jwt, &clock);
+        },
+        &metrics);
   };
   DeliveryWorkerOptions options;
   options.topic_root = config.mqtt.topic_root;
@@ -106,10 +134,9 @@ int main(int argc, char** argv) {
   });
 
   spdlog::info(
-      "sharing {} delivery and {} fan-out shard(s) as consumer {} (lease {} ms), "
-      "broker {}:{}",
+      "sharing {} delivery and {} fan-out shard(s) as consumer {} (lease {} ms), brokers {}",
       config.delivery_shards, config.delivery_shards, config.consumer_name, config.shard_lease_ms,
-      config.mqtt.host, config.mqtt.port);
+      brokers.Current()->ToString());
   // Returns once `stopping`, after every worker finished its step and the leases were released.
   coordinator.Run(stopping);
   if (!stopping) kill(getpid(), SIGTERM);

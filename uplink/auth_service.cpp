@@ -137,4 +137,9 @@ Result<Caller> AuthService::Authenticate(std::string_view authorization) const {
   return Caller{claims->user_id, claims->device_id, claims->session_id};
 }
 
+Status AuthService::CheckSession(const Caller& caller) const {
+  // A presence query for nobody is exactly the session check every store call makes.
+  return store_->Presence(caller, {}, clock_->NowMs()).status();
+}
+
 }  // namespace courier

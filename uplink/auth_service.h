@@ -58,6 +58,9 @@ class AuthService {
   // session is still live is checked by the store operation the request then makes, in the
   // same round trip (every store call takes the Caller).
   Result<Caller> Authenticate(std::string_view authorization) const;
+  // OK while the caller's session is live; Unauthorized once it ended, Unavailable when Redis
+  // fails. For answers that touch no other state (GET /v1/mqtt).
+  Status CheckSession(const Caller& caller) const;
 
  private:
   // A RateLimited status for the login or registration limit that refused, with its wait.

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <thread>
 
+#include "common/broker_list.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/jwt.h"
@@ -32,10 +33,29 @@ int main(int argc, char** argv) {
   std::vector<std::string> secrets = LoadConfigOrExit(app, argc, argv, &config, "uplink");
   sigset_t stop_signals = BlockStopSignals();  // one thread waits for them
 
+  // The brokers devices are sent to; a rewritten --mqtt-brokers-file takes effect on SIGHUP.
+  Result<BrokerList> initial_brokers = LoadBrokerList(config.mqtt);
+  if (!initial_brokers.ok()) {
+    spdlog::critical("configuration: {}", initial_brokers.status().message());
+    return 2;
+  }
+  ReloadableBrokerList brokers(config.mqtt, std::move(*initial_brokers));
+  MetricsRegistry metrics;
+  Gauge& broker_count = metrics.GetGauge("courier_mqtt_brokers", "Brokers in the current list");
+  broker_count.Set(static_cast<int64_t>(brokers.Current()->size()));
+  ReloadOnSighup reload([&brokers, &broker_count] {
+    Result<bool> changed = brokers.Reload();
+    if (!changed.ok()) {
+      spdlog::error("brokers: kept the previous list: {}", changed.status().message());
+    } else if (*changed) {
+      broker_count.Set(static_cast<int64_t>(brokers.Current()->size()));
+      spdlog::info("brokers: now {}", brokers.Current()->ToString());
+    }
+  });
+
   SystemClock clock;
   RandomIdGenerator ids;
   JwtCodec jwt(std::move(secrets));
-  MetricsRegistry metrics;
   // One connection per HTTP worker, so no request waits for a connection.
   RedisPool redis(config.redis, config.http_threads);
   StorePolicy policy;
@@ -70,9 +90,17 @@ int main(int argc, char** argv) {
   deps.friends = &friends;
   deps.metrics = &metrics;
   deps.config = &config;
-  deps.readiness = [&store, &config]() -> Status {
+  deps.brokers = &brokers;
+  // Ready with Redis and at least one broker: with several brokers, one that is down must not
+  // take every uplink out of the load balancer (its devices wait for it either way).
+  deps.readiness = [&store, &brokers]() -> Status {
     if (Status s = store.Ping(); !s.ok()) return s;
-    return ProbeTcp(config.mqtt.host, config.mqtt.port, 500);
+    Status broker;
+    for (const BrokerEntry& b : brokers.Current()->entries()) {
+      broker = ProbeTcp(b.internal.host, b.internal.port, 500);
+      if (broker.ok()) break;
+    }
+    return broker;
   };
   Router router(deps);
 
@@ -91,9 +119,9 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping", sig);
     server.Stop();
   });
-  spdlog::info("listening on http://{}:{} (redis {}:{}, broker {}:{}, {} threads)",
-               config.http_host, server.port(), config.redis.host, config.redis.port,
-               config.mqtt.host, config.mqtt.port, config.http_threads);
+  spdlog::info("listening on http://{}:{} (redis {}:{}, brokers {}, {} threads)", config.http_host,
+               server.port(), config.redis.host, config.redis.port, brokers.Current()->ToString(),
+               config.http_threads);
   server.Run();
   // Run() also returns if the server fails; wake the signal thread either way.
   kill(getpid(), SIGTERM);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "uplink/request_codec.h"
+
 namespace courier {
 
 namespace {
@@ -14,16 +16,26 @@ std::optional<std::string> QueryValue(const ApiRequest& req, const std::string& 
   return it->second;
 }
 
-json MqttBlock(const Config& c, const LoginResult& l) {
-  const std::string& root = c.mqtt.topic_root;
-  return {{"host", c.mqtt.public_host},
-          {"port", c.mqtt.public_port},
-          {"client_id", l.user_id + ":" + l.device_id},
-          {"username", l.user_id},
-          {"password", l.token},
-          {"topics",
-           {{"inbox", root + "/u/" + l.user_id},
-            {"device", root + "/d/" + l.user_id + "/" + l.device_id}}}};
+// The broker `user_id`'s devices connect to, as they reach it.
+BrokerAddress AdvertisedBroker(const RouteDeps& deps, const std::string& user_id) {
+  if (deps.brokers == nullptr) {
+    return {deps.config->mqtt.public_host, deps.config->mqtt.public_port};
+  }
+  return deps.brokers->Current()->For(user_id).advertised;
+}
+
+json MqttBlock(const RouteDeps& deps, const std::string& user_id, const std::string& device_id,
+               const std::string& token) {
+  const std::string& root = deps.config->mqtt.topic_root;
+  BrokerAddress broker = AdvertisedBroker(deps, user_id);
+  return {
+      {"host", broker.host},
+      {"port", broker.port},
+      {"client_id", user_id + ":" + device_id},
+      {"username", user_id},
+      {"password", token},
+      {"topics",
+       {{"inbox", root + "/u/" + user_id}, {"device", root + "/d/" + user_id + "/" + device_id}}}};
 }
 
 // The sync answer is assembled around the stored envelopes, which are already JSON.
@@ -60,7 +72,7 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
          return JsonResponse(201, json{{"user_id", r->user_id}}.dump());
        }},
       {"POST", "/v1/sessions", false,
-       [auth, config](const ApiRequest& req, const Caller&) -> Result<ApiResponse> {
+       [this, auth](const ApiRequest& req, const Caller&) -> Result<ApiResponse> {
          auto r = ParseLoginRequest(req.body);
          if (!r.ok()) return r.status();
          auto l = auth->Login(*r, req.remote_addr);
@@ -69,8 +81,18 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
                       {"expires_at", l->expires_at_ms},
                       {"user_id", l->user_id},
                       {"device_id", l->device_id},
-                      {"mqtt", MqttBlock(*config, *l)}};
+                      {"mqtt", MqttBlock(deps_, l->user_id, l->device_id, l->token)}};
          return JsonResponse(200, body.dump());
+       }},
+      // Extension to SPEC §3 (docs/api.md): where the caller's device connects now, e.g. after
+      // broker.moved or a refused CONNECT; the same block as the login answer's.
+      {"GET", "/v1/mqtt", true,
+       [this, auth](const ApiRequest& req, const Caller& caller) -> Result<ApiResponse> {
+         if (Status s = auth->CheckSession(caller); !s.ok()) return s;
+         auto token = ParseBearer(req.authorization);
+         if (!token.ok()) return token.status();
+         return JsonResponse(
+             200, MqttBlock(deps_, caller.user_id, caller.device_id, std::string(*token)).dump());
        }},
       {"DELETE", "/v1/sessions/current", true,
        [auth](const ApiRequest&, const Caller& caller) -> Result<ApiResponse> {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/broker_list.h"
 #include "common/config.h"
 #include "common/metrics.h"
 #include "uplink/api.h"
@@ -29,6 +30,9 @@ struct RouteDeps {
   std::function<Status()> readiness;
   GroupService* groups = nullptr;
   FriendService* friends = nullptr;
+  // The brokers, for the `mqtt` block (login, GET /v1/mqtt). nullptr: config->mqtt's single
+  // public broker.
+  const ReloadableBrokerList* brokers = nullptr;
 };
 
 class Router {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,9 +68,11 @@ Result<AccessPolicy> BrokerAuthPlugin::LoadPolicy(const PluginOptions& options) 
                       JwtCodec(std::move(secrets)));
 }
 
-BrokerAuthPlugin::BrokerAuthPlugin(PluginOptions options, AccessPolicy policy)
+BrokerAuthPlugin::BrokerAuthPlugin(PluginOptions options, AccessPolicy policy,
+                                   BrokerAssignment assignment)
     : options_(std::move(options)),
       policy_(std::move(policy)),
+      assignment_(std::move(assignment)),
       redis_({options_.redis_host, options_.redis_port, options_.redis_timeout_ms,
               options_.redis_cluster}),
       presence_(&redis_, {int64_t{options_.presence_ttl_s} * 1000, options_.shards}),
@@ -123,8 +126,15 @@ void BrokerAuthPlugin::QueuePresenceChanges(const std::vector<PresenceChange>& c
 }
 
 int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
-  // A connection that authenticates again, or a new one in the memory of a connection whose
-  // disconnect was never reported, starts from nothing.
+  // A new connection in the memory of a connection whose disconnect was never reported starts
+  // from nothing. Mosquitto also authenticates every connected client again when it reloads
+  // (SIGHUP): such a connection, with the same credentials, keeps the rooms it may read, and is
+  // not refused for a user the reload moved to another broker (ReloadBrokerAssignment has told
+  // it and disconnects it after the kick grace, so that the notice goes out first).
+  std::optional<ClientRegistry::Connection> previous;
+  if (const ClientRegistry::Connection* known = clients_.FindConnection(event.client)) {
+    previous = *known;
+  }
   clients_.Remove(event.client);
   const char* client_id = event.client == nullptr ? nullptr : mosquitto_client_id(event.client);
   int64_t now_ms = WallClockMs();
@@ -145,6 +155,17 @@ int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
     return MOSQ_ERR_SUCCESS;
   }
 
+  const bool again = previous.has_value() && previous->identity == *who;
+  if (const BrokerEntry* home = assignment_.ElsewhereFor(who->user_id); home != nullptr && !again) {
+    // The device asks the uplink where to go (GET /v1/mqtt) when it is refused.
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         "courier: connect denied client=%s address=%s reason=user %s is assigned "
+                         "to broker %s (public %s), not to this one",
+                         Printable(client_id).c_str(), AddressOf(event.client).c_str(),
+                         who->user_id.c_str(), home->internal.ToString().c_str(),
+                         home->advertised.ToString().c_str());
+    return MOSQ_ERR_AUTH;
+  }
   if (Status s = AccessPolicy::CheckDeviceConnection(mosquitto_client_keepalive(event.client),
                                                      mosquitto_client_clean_session(event.client));
       !s.ok()) {
@@ -173,6 +194,9 @@ int BrokerAuthPlugin::OnBasicAuth(const mosquitto_evt_basic_auth& event) {
                        Printable(client_id).c_str(), who->session_id.c_str());
   std::string user_id = who->user_id;
   clients_.Add(event.client, std::move(*who));
+  if (again) {
+    for (const std::string& room : previous->readable_rooms) clients_.AllowRoom(event.client, room);
+  }
   if (*session == RedisPresenceStore::SessionCheck::kCameOnline) {
     QueuePresenceChanges({{std::move(user_id), /*online=*/true, now_ms}});
   }
@@ -402,7 +426,62 @@ int BrokerAuthPlugin::OnReload(const mosquitto_evt_reload& /*event*/) {
   }
   policy_ = std::move(*policy);
   mosquitto_log_printf(MOSQ_LOG_NOTICE, "courier: reload read the JWT secret files again");
+  ReloadBrokerAssignment();
   return MOSQ_ERR_SUCCESS;
+}
+
+void BrokerAuthPlugin::ReloadBrokerAssignment() {
+  if (options_.brokers_file.empty()) return;  // a list in the options cannot change
+  Result<BrokerAssignment> fresh = LoadBrokerAssignment(options_);
+  if (!fresh.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "courier: reload kept the previous broker list: %s",
+                         fresh.status().message().c_str());
+    return;
+  }
+  if (*fresh == assignment_) {
+    mosquitto_log_printf(MOSQ_LOG_INFO, "courier: reload: the broker list is unchanged");
+    return;
+  }
+  assignment_ = std::move(*fresh);
+  mosquitto_log_printf(assignment_.lists_self() ? MOSQ_LOG_NOTICE : MOSQ_LOG_WARNING,
+                       "courier: reload: now %s%s", assignment_.ToString().c_str(),
+                       assignment_.lists_self() ? ""
+                                                : " (this broker is not in it: every device "
+                                                  "is sent elsewhere)");
+  const int64_t now_ms = WallClockMs();
+  size_t told = 0;
+  for (const MovedDevice& moved : MovedDevices(assignment_, clients_.OnlineDevices())) {
+    const std::string client_id = DeviceClientId(moved.device.user_id, moved.device.device_id);
+    const ClientIdentity* current = clients_.FindByClientId(client_id);
+    if (current == nullptr) continue;
+    // Told first, on its device topic (which it is subscribed to); disconnected after the
+    // kick grace, so that the notice is on the wire before the connection closes.
+    const std::string topic =
+        options_.topic_root + "/d/" + moved.device.user_id + "/" + moved.device.device_id;
+    const std::string event = BrokerMovedEvent(moved.to, now_ms);
+    void* payload = mosquitto_malloc(event.size());
+    if (payload != nullptr) {
+      std::memcpy(payload, event.data(), event.size());
+      int rc = mosquitto_broker_publish(client_id.c_str(), topic.c_str(),
+                                        static_cast<int>(event.size()), payload, 1, false, nullptr);
+      if (rc != MOSQ_ERR_SUCCESS) {
+        mosquitto_free(payload);
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "courier: broker.moved to client=%s failed (%d)",
+                             client_id.c_str(), rc);
+      }
+    }
+    ControlCommand kick;
+    kick.op = ControlCommand::Op::kKick;
+    kick.client_id = client_id;
+    kick.session_id = current->session_id;
+    pending_kicks_.push_back({kick, "broker list reload", SteadyClockMs() + kKickGraceMs});
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         "courier: client=%s moves to broker %s (public %s): told, disconnecting",
+                         client_id.c_str(), moved.to.internal.ToString().c_str(),
+                         moved.to.advertised.ToString().c_str());
+    ++told;
+  }
+  mosquitto_log_printf(MOSQ_LOG_NOTICE, "courier: reload: %zu connected device(s) moved", told);
 }
 
 }  // namespace courier::broker

@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "downlink/broker_plugin/access_policy.h"
 #include "downlink/broker_plugin/bounded_redis_connection.h"
+#include "downlink/broker_plugin/broker_assignment.h"
 #include "downlink/broker_plugin/client_registry.h"
 #include "downlink/broker_plugin/control_command.h"
 #include "downlink/broker_plugin/plugin_options.h"
@@ -32,7 +33,8 @@ namespace courier::broker {
 
 class BrokerAuthPlugin {
  public:
-  BrokerAuthPlugin(PluginOptions options, AccessPolicy policy);
+  // `assignment`: which users belong on this broker (LoadBrokerAssignment).
+  BrokerAuthPlugin(PluginOptions options, AccessPolicy policy, BrokerAssignment assignment);
   BrokerAuthPlugin(const BrokerAuthPlugin&) = delete;
   BrokerAuthPlugin& operator=(const BrokerAuthPlugin&) = delete;
 
@@ -41,9 +43,10 @@ class BrokerAuthPlugin {
   static Result<AccessPolicy> LoadPolicy(const PluginOptions& options);
 
   // The event handlers. Each returns what Mosquitto expects for its event:
-  // OnBasicAuth: MOSQ_ERR_SUCCESS to let the client in; MOSQ_ERR_AUTH for bad credentials or an
-  //   ended session (CONNACK "not authorized"); MOSQ_ERR_UNKNOWN when Redis fails (Mosquitto
-  //   closes the connection without a CONNACK, which clients treat as transient and retry).
+  // OnBasicAuth: MOSQ_ERR_SUCCESS to let the client in; MOSQ_ERR_AUTH for bad credentials, an
+  //   ended session or a user assigned to another broker (CONNACK "not authorized");
+  //   MOSQ_ERR_UNKNOWN when Redis fails (Mosquitto closes the connection without a CONNACK, which
+  //   clients treat as transient and retry).
   // OnAclCheck: MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED. A device's room SUBSCRIBE asks Redis
   //   (denied when Redis fails); every other check, READ above all, is answered from memory.
   // The others: always MOSQ_ERR_SUCCESS; problems are logged.
@@ -76,6 +79,9 @@ class BrokerAuthPlugin {
   // device's reconnect with that token is refused (CONNACK 5); it logs in again.
   void DropExpired(int64_t now_wall_ms);
   void LeaveRoom(const ControlCommand& command, const ClientIdentity& sender);
+  // Reads the broker list again; when it changed, tells every connected device whose user now
+  // belongs on another broker (broker.moved on its device topic) and schedules its disconnect.
+  void ReloadBrokerAssignment();
   // Marks the devices offline and queues a presence task for each user who went offline. OK,
   // or the first failure (the marks then lapse within the ttl).
   Status MarkOffline(const std::vector<DeviceRef>& devices, int64_t now_ms);
@@ -84,7 +90,8 @@ class BrokerAuthPlugin {
   void QueuePresenceChanges(const std::vector<PresenceChange>& changes);
 
   PluginOptions options_;
-  AccessPolicy policy_;  // replaced on reload, when the secret files are read again
+  AccessPolicy policy_;          // replaced on reload, when the secret files are read again
+  BrokerAssignment assignment_;  // replaced on reload, when the brokers file is read again
   BoundedRedisConnection redis_;
   RedisPresenceStore presence_;
   RedisRoomMembership rooms_;

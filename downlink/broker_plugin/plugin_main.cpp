@@ -118,8 +118,24 @@ int Init(mosquitto_plugin_id_t* id, void** userdata, mosquitto_opt* options, int
                          policy.status().message().c_str());
     return MOSQ_ERR_INVAL;
   }
-  auto instance = std::make_unique<PluginInstance>(PluginInstance{
-      id, std::make_unique<BrokerAuthPlugin>(std::move(*parsed), std::move(*policy))});
+  Result<BrokerAssignment> assignment = LoadBrokerAssignment(*parsed);
+  if (!assignment.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "courier: plugin init failed: %s",
+                         assignment.status().message().c_str());
+    return MOSQ_ERR_INVAL;
+  }
+  if (!assignment->lists_self()) {
+    // At start a typo is likelier than a broker being taken out: it would refuse every device.
+    mosquitto_log_printf(MOSQ_LOG_ERR,
+                         "courier: plugin init failed: plugin_opt_broker_id %s is not in the "
+                         "broker list",
+                         parsed->broker_id.c_str());
+    return MOSQ_ERR_INVAL;
+  }
+  const std::string brokers = assignment->ToString();
+  auto instance = std::make_unique<PluginInstance>(
+      PluginInstance{id, std::make_unique<BrokerAuthPlugin>(std::move(*parsed), std::move(*policy),
+                                                            std::move(*assignment))});
   if (Status s = RegisterCallbacks(id, instance->plugin.get()); !s.ok()) {
     mosquitto_log_printf(MOSQ_LOG_ERR, "courier: plugin init failed: %s", s.message().c_str());
     return MOSQ_ERR_UNKNOWN;
@@ -128,10 +144,10 @@ int Init(mosquitto_plugin_id_t* id, void** userdata, mosquitto_opt* options, int
   const PluginOptions& o = instance->plugin->options();
   mosquitto_log_printf(MOSQ_LOG_NOTICE,
                        "courier: plugin ready topic_root=%s service_user=%s redis=%s:%d "
-                       "redis_timeout_ms=%d presence_ttl_s=%d shards=%d secrets=%d",
+                       "redis_timeout_ms=%d presence_ttl_s=%d shards=%d secrets=%d brokers=%s",
                        o.topic_root.c_str(), o.service_user.c_str(), o.redis_host.c_str(),
                        o.redis_port, o.redis_timeout_ms, o.presence_ttl_s, o.shards,
-                       o.jwt_previous_secret_file.empty() ? 1 : 2);
+                       o.jwt_previous_secret_file.empty() ? 1 : 2, brokers.c_str());
   *userdata = instance.release();
   return MOSQ_ERR_SUCCESS;
 }

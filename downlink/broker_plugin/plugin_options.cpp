@@ -4,6 +4,7 @@
 #include <charconv>
 #include <fstream>
 
+#include "common/broker_list.h"
 #include "common/ids.h"
 #include "downlink/broker_plugin/access_policy.h"
 #include "downlink/broker_plugin/log_text.h"
@@ -56,6 +57,12 @@ Result<PluginOptions> ParsePluginOptions(const OptionList& options) {
     } else if (key == "shards") {
       // The same range as the uplink's and downlink's delivery_shards (common/config.cpp).
       s = ParseInt(key, value, 1, 1024, &o.shards);
+    } else if (key == "brokers_file") {
+      o.brokers_file = value;
+    } else if (key == "brokers") {
+      o.brokers = value;
+    } else if (key == "broker_id") {
+      o.broker_id = value;
     } else {
       s = Status::InvalidField("unknown option plugin_opt_" + PrintableForLog(key, 64));
     }
@@ -73,7 +80,34 @@ Result<PluginOptions> ParsePluginOptions(const OptionList& options) {
     return Status::InvalidField(
         "plugin_opt_service_user must be 1-64 characters of [A-Za-z0-9_.-]");
   }
+  const bool sharded = !o.brokers_file.empty() || !o.brokers.empty();
+  if (sharded && o.broker_id.empty()) {
+    return Status::InvalidField(
+        "plugin_opt_broker_id (this broker's host:port in the list) is required with "
+        "plugin_opt_brokers_file or plugin_opt_brokers");
+  }
+  if (!o.broker_id.empty()) {
+    if (!sharded) {
+      return Status::InvalidField(
+          "plugin_opt_broker_id needs plugin_opt_brokers_file or plugin_opt_brokers");
+    }
+    if (Result<BrokerAddress> id = ParseBrokerAddress(o.broker_id); !id.ok()) {
+      return Status::InvalidField("plugin_opt_broker_id: " + id.status().message());
+    }
+  }
   return o;
+}
+
+Result<BrokerAssignment> LoadBrokerAssignment(const PluginOptions& options) {
+  if (options.brokers_file.empty() && options.brokers.empty()) return BrokerAssignment();
+  MqttConfig mqtt;
+  mqtt.brokers_file = options.brokers_file;
+  mqtt.brokers = options.brokers;
+  Result<BrokerList> list = LoadBrokerList(mqtt);
+  if (!list.ok()) return list.status();
+  Result<BrokerAddress> self = ParseBrokerAddress(options.broker_id);
+  if (!self.ok()) return Status::InvalidField("plugin_opt_broker_id: " + self.status().message());
+  return BrokerAssignment(std::move(*list), std::move(*self));
 }
 
 }  // namespace courier::broker

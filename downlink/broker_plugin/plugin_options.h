@@ -11,6 +11,7 @@
 
 #include "common/redis_cluster_routing.h"
 #include "common/status.h"
+#include "downlink/broker_plugin/broker_assignment.h"
 
 namespace courier::broker {
 
@@ -31,6 +32,12 @@ struct PluginOptions {
   int shards = 4;           // shards: 1-1024; must equal the uplink's and downlink's
                             // delivery_shards: a user's presence tasks go to fan-out stream
                             // {fq:<DeliveryShard(user, shards)>}:fanout
+  // Several brokers (broker_assignment.h); all three default to none (every user belongs here).
+  std::string brokers_file;  // brokers_file: the uplinks' and downlinks' --mqtt-brokers-file,
+                             // "<internal> [<public>]" a line; read again on SIGHUP
+  std::string brokers;       // brokers: "host:port,..." when there is no file (fixed)
+  std::string broker_id;     // broker_id: this broker's internal host:port as the list names it;
+                             // required with either of the two above
 };
 
 using OptionList = std::vector<std::pair<std::string, std::string>>;
@@ -39,5 +46,9 @@ using OptionList = std::vector<std::pair<std::string, std::string>>;
 // missing, a number is malformed or out of range, or a key is unknown (a typo would otherwise
 // silently leave a default in place).
 Result<PluginOptions> ParsePluginOptions(const OptionList& options);
+
+// The broker list the options name, read now (the file, if one is named), with this broker's
+// place in it; not sharded when none is named. InvalidField saying what is wrong with the list.
+Result<BrokerAssignment> LoadBrokerAssignment(const PluginOptions& options);
 
 }  // namespace courier::broker

@@ -5,6 +5,8 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -165,8 +167,21 @@ TestStack::TestStack(TestStackOptions options) : options_(std::move(options)) {
   metrics_port_ = FreePort();
 
   // If one throws, the members already started are stopped by their destructors.
+  for (int i = 1; i < options_.brokers; ++i) extra_broker_ports_.push_back(FreePort());
+  if (sharded()) WriteBrokerList();
+
   StartOrThrow(Component::kRedis, WaitFor::kReady);
   if (options_.start_broker) StartOrThrow(Component::kBroker, WaitFor::kReady);
+  for (size_t i = 0; options_.start_broker && i < extra_broker_ports_.size(); ++i) {
+    const int port = extra_broker_ports_[i];
+    auto p = std::make_unique<ChildProcess>();
+    ChildSpec spec = SpecFor(Component::kBroker, port, "broker-" + std::to_string(i + 1));
+    spec.argv.back() = WriteBrokerConfig(i + 1, port);
+    Status s = p->Start(spec);
+    if (s.ok()) s = WaitReady(Component::kBroker, *p, WaitFor::kReady, port);
+    extra_brokers_.push_back(std::move(p));
+    if (!s.ok()) throw std::runtime_error("TestStack: extra broker: " + s.ToString());
+  }
   if (options_.start_downlink) StartOrThrow(Component::kDownlink, WaitFor::kReady);
   // Without a broker the uplink's /readyz stays 503: then it only has to be up.
   if (options_.start_uplink) {
@@ -190,6 +205,7 @@ Status TestStack::StopAll() {
   uplink_.Stop(options_.stop_timeout);
   for (auto& p : extra_downlinks_) p->Stop(options_.stop_timeout);
   downlink_.Stop(options_.stop_timeout);
+  for (auto& p : extra_brokers_) p->Stop(options_.stop_timeout);
   broker_.Stop(options_.stop_timeout);
   redis_.Stop(options_.stop_timeout);
   if (sanitizer_reported_) return Status::Ok();
@@ -271,15 +287,33 @@ int& TestStack::PortOf(Component c) {
   throw std::logic_error("TestStack::PortOf: bad component");
 }
 
-void TestStack::WriteBrokerConfig() const {
-  std::ofstream out(dir_ + "/mosquitto.conf", std::ios::trunc);
+std::string TestStack::brokers_file() const {
+  return sharded() ? dir_ + "/brokers.list" : std::string();
+}
+
+void TestStack::WriteBrokerList() const {
+  // Written whole and renamed over the old one, so a process re-reading it never sees half.
+  const std::string path = brokers_file();
+  {
+    std::ofstream out(path + ".new", std::ios::trunc);
+    out << "# Written by TestStack: <internal host:port> [<public host:port>]\n";
+    out << kHost << ":" << mqtt_port_ << "\n";
+    for (int port : extra_broker_ports_) out << kHost << ":" << port << "\n";
+  }
+  fs::rename(path + ".new", path);
+}
+
+std::string TestStack::WriteBrokerConfig(size_t index, int port) const {
+  const std::string path = dir_ + (index == 0 ? std::string("/mosquitto.conf")
+                                              : "/mosquitto-" + std::to_string(index) + ".conf");
+  std::ofstream out(path, std::ios::trunc);
   out << "# Written by TestStack.\n";
   // Started as root, mosquitto would switch to the 'mosquitto' user, which can't read the
   // mode-600 secret; "user root" keeps it as it is. For other users the option does nothing.
   if (geteuid() == 0) out << "user root\n";
   out << "per_listener_settings false\n"
       << "allow_anonymous false\n"
-      << "listener " << mqtt_port_ << " " << kHost << "\n"
+      << "listener " << port << " " << kHost << "\n"
       << "persistence false\n"
       << "max_queued_messages 10000\n"
       << "log_dest stderr\n"
@@ -296,7 +330,12 @@ void TestStack::WriteBrokerConfig() const {
       << "plugin_opt_shards "
       << (options_.delivery_shards > 0 ? options_.delivery_shards : Config().delivery_shards)
       << "\n";
+  if (sharded()) {
+    out << "plugin_opt_brokers_file " << brokers_file() << "\n"
+        << "plugin_opt_broker_id " << kHost << ":" << port << "\n";
+  }
   for (const std::string& line : options_.broker_config) out << line << "\n";
+  return path;
 }
 
 ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name) const {
@@ -316,6 +355,9 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
   auto append = [&spec](const std::vector<std::string>& args) {
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   };
+  const std::vector<std::string> brokers =
+      sharded() ? std::vector<std::string>{"--mqtt-brokers-file", brokers_file()}
+                : std::vector<std::string>{};
   switch (c) {
     case Component::kRedis:
       spec.argv = {"redis-server"};
@@ -332,6 +374,7 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
     case Component::kUplink:
       spec.argv = {kUplinkBin, "--http-host", host, "--http-port", std::to_string(port)};
       append(common);
+      append(brokers);
       if (options_.pbkdf2_iterations > 0) {
         append({"--pbkdf2-iterations", std::to_string(options_.pbkdf2_iterations)});
       }
@@ -351,6 +394,7 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
       spec.argv = {kDownlinkBin, "--metrics-port", std::to_string(port), "--consumer-name",
                    log_name};
       append(common);
+      append(brokers);
       if (options_.delivery_shards > 0) {
         append({"--delivery-shards", std::to_string(options_.delivery_shards)});
       }
@@ -395,7 +439,7 @@ Status TestStack::WaitReady(Component c, ChildProcess& p, WaitFor wait, int port
 Status TestStack::Start(Component c, WaitFor wait) {
   ChildProcess& p = process(c);
   if (p.Running()) return Status::Ok();
-  if (c == Component::kBroker) WriteBrokerConfig();
+  if (c == Component::kBroker) WriteBrokerConfig(0, mqtt_port_);
   const int port = PortOf(c);
   if (Status s = p.Start(SpecFor(c, port, ComponentName(c))); !s.ok()) return s;
   return WaitReady(c, p, wait, port);
@@ -448,6 +492,76 @@ Status TestStack::StartExtraDownlink() {
   Status s = WaitReady(Component::kDownlink, *p, WaitFor::kReady, port);
   extra_downlinks_.push_back(std::move(p));
   return s;
+}
+
+bool TestStack::WaitForBrokerCount(int port, size_t count) const {
+  const std::string want = "courier_mqtt_brokers " + std::to_string(count) + "\n";
+  const auto deadline = Clock::now() + options_.ready_timeout;
+  while (Clock::now() < deadline) {
+    httplib::Client client(kHost, port);
+    client.set_connection_timeout(0, 500 * 1000);
+    client.set_read_timeout(2, 0);
+    auto res = client.Get("/metrics");
+    if (res && res->status == 200 && res->body.find(want) != std::string::npos) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
+bool TestStack::SignalReloadAll() {
+  bool ok = true;
+  for (ChildProcess* p : {&uplink_, &downlink_}) {
+    if (p->Running()) ok = p->Signal(SIGHUP) && ok;
+  }
+  for (auto& p : extra_uplinks_) ok = p->Signal(SIGHUP) && ok;
+  for (auto& p : extra_downlinks_) ok = p->Signal(SIGHUP) && ok;
+  for (size_t i = 0; i < broker_count(); ++i) {
+    if (broker_process(i).Running()) ok = broker_process(i).Signal(SIGHUP) && ok;
+  }
+  return ok;
+}
+
+Result<int> TestStack::AddBroker() {
+  if (!sharded()) {
+    return Status::InvalidField(
+        "AddBroker needs a brokers file (options.brokers > 1 or "
+        "options.broker_list_file)");
+  }
+  const int port = FreePort();
+  extra_broker_ports_.push_back(port);
+  WriteBrokerList();
+  const size_t index = extra_broker_ports_.size();
+  auto p = std::make_unique<ChildProcess>();
+  ChildSpec spec = SpecFor(Component::kBroker, port, "broker-" + std::to_string(index));
+  spec.argv.back() = WriteBrokerConfig(index, port);
+  Status s = p->Start(spec);
+  if (s.ok()) s = WaitReady(Component::kBroker, *p, WaitFor::kReady, port);
+  extra_brokers_.push_back(std::move(p));
+  if (!s.ok()) return s;
+  // Uplinks and downlinks first: pushes for a moved user then already go to its new broker
+  // when its device gets there, and the uplink names the new broker when the device asks.
+  bool signalled = true;
+  for (ChildProcess* c : {&uplink_, &downlink_}) {
+    if (c->Running()) signalled = c->Signal(SIGHUP) && signalled;
+  }
+  for (auto& c : extra_uplinks_) signalled = c->Signal(SIGHUP) && signalled;
+  for (auto& c : extra_downlinks_) signalled = c->Signal(SIGHUP) && signalled;
+  if (!signalled) return Status::Internal("AddBroker: SIGHUP to an uplink or downlink failed");
+  const size_t count = broker_count();
+  if (uplink_.Running() && !WaitForBrokerCount(http_port_, count)) {
+    return Status::Unavailable("AddBroker: the uplink did not take the new list:\n" +
+                               LogTail(Component::kUplink));
+  }
+  if (downlink_.Running() && !WaitForBrokerCount(metrics_port_, count)) {
+    return Status::Unavailable("AddBroker: the downlink did not take the new list:\n" +
+                               LogTail(Component::kDownlink));
+  }
+  for (size_t i = 0; i + 1 < count; ++i) {
+    if (broker_process(i).Running() && !broker_process(i).Signal(SIGHUP)) {
+      return Status::Internal("AddBroker: SIGHUP to broker " + std::to_string(i) + " failed");
+    }
+  }
+  return port;
 }
 
 Result<RedisValue> TestStack::RedisCommand(const std::vector<std::string>& args) const {

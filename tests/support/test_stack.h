@@ -51,6 +51,13 @@ struct TestStackOptions {
   // registration and login. 0 keeps the binary's default.
   int pbkdf2_iterations = 1000;
   int delivery_shards = 0;  // 0 keeps the binaries' default; else passed to uplink and downlink
+  // Brokers started, each a mosquitto with the plugin. More than one, or broker_list_file: the
+  // brokers are listed in data_dir()/brokers.list, which uplinks, downlinks and plugins read
+  // (--mqtt-brokers-file, plugin_opt_brokers_file, plugin_opt_broker_id), and users are assigned
+  // a broker by hash; AddBroker() then grows the list. One broker without the file: the plain
+  // --mqtt-host/--mqtt-port setup every other test runs.
+  int brokers = 1;
+  bool broker_list_file = false;
 
   // Extra arguments or config lines per component, appended after the stack's own. The uplink's
   // own include a registration limit per address of 1000000 in a row (tests register hundreds
@@ -88,7 +95,13 @@ class TestStack {
   const std::string& jwt_secret() const { return secret_; }
   const TestStackOptions& options() const { return options_; }
   int redis_port() const { return redis_port_; }
-  int mqtt_port() const { return mqtt_port_; }
+  int mqtt_port() const { return mqtt_port_; }  // the first broker's
+  // Brokers, in list order: 0 is Component::kBroker (mqtt_port()), the others extra processes.
+  size_t broker_count() const { return 1 + extra_brokers_.size(); }
+  int broker_port(size_t i) const { return i == 0 ? mqtt_port_ : extra_broker_ports_.at(i - 1); }
+  ChildProcess& broker_process(size_t i) { return i == 0 ? broker_ : *extra_brokers_.at(i - 1); }
+  // The brokers file ("" without one).
+  std::string brokers_file() const;
   int http_port() const { return http_port_; }
   int metrics_port() const { return metrics_port_; }  // the downlink's /metrics and /healthz
   std::string http_url() const;                       // "http://127.0.0.1:<http_port>"
@@ -133,6 +146,16 @@ class TestStack {
   // Once its /healthz is 200.
   Status StartExtraDownlink();
   std::vector<std::unique_ptr<ChildProcess>>& extra_uplinks() { return extra_uplinks_; }
+
+  // ----- Broker sharding (options.brokers > 1 or broker_list_file).
+  // Adds a broker as an operator would (docs/operations.md, "Adding a broker"): the list file is
+  // rewritten with the new broker last, the new broker started with it, then every uplink and
+  // downlink gets SIGHUP (and the main ones are waited for until their courier_mqtt_brokers
+  // gauge shows the new count), then every other broker gets SIGHUP and tells its devices whose
+  // users moved. The new broker's port; InvalidField without a brokers file.
+  Result<int> AddBroker();
+  // SIGHUP to every uplink and downlink, then to every broker. False if a signal failed.
+  bool SignalReloadAll();
   std::vector<std::unique_ptr<ChildProcess>>& extra_downlinks() { return extra_downlinks_; }
 
   // Stops every component, as the destructor does, then looks through all logs (also of earlier
@@ -172,7 +195,12 @@ class TestStack {
   Status WaitReady(Component c, ChildProcess& p, WaitFor wait, int port) const;
   // The first start, retried on fresh ports when another program took a port in between.
   void StartOrThrow(Component c, WaitFor wait);
-  void WriteBrokerConfig() const;
+  // The mosquitto.conf of broker `index` (0: the main one), with its port.
+  std::string WriteBrokerConfig(size_t index, int port) const;
+  void WriteBrokerList() const;
+  bool sharded() const { return options_.brokers > 1 || options_.broker_list_file; }
+  // Waits until `port`'s /metrics shows courier_mqtt_brokers `count`.
+  bool WaitForBrokerCount(int port, size_t count) const;
   int& PortOf(Component c);
 
   TestStackOptions options_;
@@ -192,6 +220,8 @@ class TestStack {
   ChildProcess broker_;
   ChildProcess downlink_;
   ChildProcess uplink_;
+  std::vector<std::unique_ptr<ChildProcess>> extra_brokers_;
+  std::vector<int> extra_broker_ports_;
   std::vector<std::unique_ptr<ChildProcess>> extra_downlinks_;
   std::vector<std::unique_ptr<ChildProcess>> extra_uplinks_;
 };
