@@ -6,13 +6,15 @@
 // The contract every implementation keeps (and tests/unit/message_store_contract.h checks):
 //  - a user's inbox seq starts at 1 and grows by exactly 1 per entry, never reused;
 //  - the inbox has an epoch, fixed at the inbox's creation, returned with every sync and ack;
-//  - a send is atomic: conv_seq, every inbox entry, the history entry, the de-duplication
-//    record and the delivery-queue entries are all written, or none is;
+//  - a send that answered is complete: conv_seq, every inbox entry, the history entry, the
+//    de-duplication record and the delivery-queue entries are all written; one that failed
+//    (Unavailable) may be half-done, and a retry with the same cmid completes it without
+//    writing anything twice (the Redis store's steps: common/redis_sends.h);
 //  - a send with a (sender, cmid) already accepted within the window returns the original
 //    message's fields with duplicate = true and writes nothing;
 //  - calls made on behalf of a session (`session_id`) fail with Unauthorized once the session
 //    is closed, replaced or expired;
-//  - failures of the backing store are Unavailable, and leave no partial state.
+//  - failures of the backing store are Unavailable; a retry of the same call is safe.
 //
 // Thread-safety: implementations are thread-safe.
 #pragma once
