@@ -224,6 +224,23 @@ Result<SendOutcome> RedisSends::Direct(const DirectSend& s, int64_t now_ms) {
   if (to != from) users.push_back({from, s.sender_epoch});
   auto entries = CopyDirect(o.conv, users, conv_seq, from, RestOf(o.head, conv_seq, o.tail), o.ts);
   if (!entries.ok()) return entries.status();
+  if (o.resumed) {
+    // The request that stopped may have copied the message but not queued its pushes: offer
+    // each inbox's newest entry, and queue_pushes queues every push missing up to it.
+    std::vector<std::vector<std::string>> newest;
+    for (const auto& [user, epoch] : users) {
+      newest.push_back({"XREVRANGE", keys::Inbox(user), "+", "-", "COUNT", "1"});
+    }
+    auto r = pool_->Pipeline(newest);
+    if (!r.ok()) return r.status();
+    for (size_t u = 0; u < users.size(); ++u) {
+      const auto& found = (*r)[u].elements;
+      if (found.size() != 1 || found[0].elements.size() != 2) continue;
+      const auto& fields = found[0].elements[1].elements;
+      if (fields.size() < 2) continue;
+      entries->push_back(InboxEntry{users[u].first, Int(found[0].elements[0]), fields[1].str});
+    }
+  }
 
   if (Status st = clock.Check(); !st.ok()) return st;
   if (Status st = steps_.QueuePushes(*entries); !st.ok()) return st;

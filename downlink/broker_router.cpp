@@ -68,8 +68,9 @@ Status BrokerRouter::EnsureConnected() {
     bool connecting = false;
     std::string down;
     for (auto& [id, slot] : slots_) {
-      if (!slot.link->connected() && now >= slot.retry_at) {
+      if ((slot.connecting || !slot.link->connected()) && now >= slot.retry_at) {
         Result<bool> s = slot.link->ConnectWithoutWaiting();
+        slot.connecting = s.ok() && !*s;
         if (s.ok() && *s) {
           if (!slot.last_error.empty() && slot.last_error != kNotYet) {
             spdlog::info("brokers: {} reachable again", id);

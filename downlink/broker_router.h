@@ -63,6 +63,9 @@ class BrokerRouter final : public Publisher {
     std::chrono::steady_clock::time_point retry_at{};
     std::chrono::milliseconds backoff{0};
     std::string last_error;  // "" while connected; logged when it changes
+    // A connect was started and not yet seen through: the link must be asked again even once it
+    // reports connected, so that it finishes (and logs) the connect.
+    bool connecting = false;
   };
 
   void ApplyListIfChanged();
