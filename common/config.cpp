@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/redis_cluster_routing.h"
 #include "common/broker_list.h"
+#include "common/redis_cluster_routing.h"
 
 namespace courier {
 

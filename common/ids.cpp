@@ -37,8 +37,8 @@ Status CheckId(std::string_view field, std::string_view id) {
 }
 
 bool IsValidPlatform(std::string_view platform) {
-  static constexpr std::array<std::string_view, 5> kPlatforms = {"ios", "android", "web",
-                                                                 "desktop", "cli"};
+  static constexpr std::array<std::string_view, 5> kPlatforms = {"ios", "android", "web", "desktop",
+                                                                 "cli"};
   for (auto p : kPlatforms) {
     if (p == platform) return true;
   }
@@ -67,9 +67,12 @@ Result<Recipient> ParseRecipient(std::string_view to) {
 
 std::string FormatRecipient(const Recipient& r) {
   switch (r.kind) {
-    case Recipient::Kind::kUser: return "user:" + r.id;
-    case Recipient::Kind::kGroup: return "group:" + r.id;
-    case Recipient::Kind::kRoom: return "room:" + r.id;
+    case Recipient::Kind::kUser:
+      return "user:" + r.id;
+    case Recipient::Kind::kGroup:
+      return "group:" + r.id;
+    case Recipient::Kind::kRoom:
+      return "room:" + r.id;
   }
   return {};
 }
@@ -97,9 +100,14 @@ Result<ConversationRef> ParseConversation(std::string_view conv) {
       if (!IsValidId(ref.a) || !IsValidId(ref.b) || ref.b < ref.a) return bad;
       return ref;
     }
-    case 'g': ref.kind = ConversationRef::Kind::kGroup; break;
-    case 'r': ref.kind = ConversationRef::Kind::kRoom; break;
-    default: return bad;
+    case 'g':
+      ref.kind = ConversationRef::Kind::kGroup;
+      break;
+    case 'r':
+      ref.kind = ConversationRef::Kind::kRoom;
+      break;
+    default:
+      return bad;
   }
   if (!IsValidId(rest)) return bad;
   ref.a = std::string(rest);

@@ -158,8 +158,7 @@ Result<TokenClaims> JwtCodec::Verify(std::string_view token, int64_t now_s) cons
       return Status::Unauthorized("token lacks device or session");
     }
     auto plat = payload.find("plat");
-    if (plat == payload.end() || !plat->is_string() ||
-        !IsValidPlatform(plat->get<std::string>())) {
+    if (plat == payload.end() || !plat->is_string() || !IsValidPlatform(plat->get<std::string>())) {
       return Status::Unauthorized("token lacks a platform");
     }
     c.platform = plat->get<std::string>();

@@ -21,9 +21,9 @@ struct TokenClaims {
   std::string device_id;
   std::string session_id;
   std::string platform;
-  std::string role;         // empty for devices, "service" for internal accounts
-  int64_t issued_at = 0;    // seconds since the Unix epoch
-  int64_t expires_at = 0;   // seconds since the Unix epoch
+  std::string role;        // empty for devices, "service" for internal accounts
+  int64_t issued_at = 0;   // seconds since the Unix epoch
+  int64_t expires_at = 0;  // seconds since the Unix epoch
 };
 
 class JwtCodec {

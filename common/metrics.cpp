@@ -19,7 +19,7 @@ std::string WithLe(const std::string& labels, const std::string& le) {
 
 std::vector<double> LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 Histogram::Histogram(std::vector<double> bounds)
@@ -94,8 +94,10 @@ std::string MetricsRegistry::Render() const {
   std::ostringstream out;
   for (const auto& [name, f] : families_) {
     out << "# HELP " << name << " " << f.help << "\n# TYPE " << name << " " << f.type << "\n";
-    for (const auto& [labels, c] : f.counters) out << Sample(name, labels) << " " << c->value() << "\n";
-    for (const auto& [labels, g] : f.gauges) out << Sample(name, labels) << " " << g->value() << "\n";
+    for (const auto& [labels, c] : f.counters)
+      out << Sample(name, labels) << " " << c->value() << "\n";
+    for (const auto& [labels, g] : f.gauges)
+      out << Sample(name, labels) << " " << g->value() << "\n";
     for (const auto& [labels, h] : f.histograms) out << h->Render(name, labels);
   }
   return out.str();

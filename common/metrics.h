@@ -57,8 +57,7 @@ class MetricsRegistry {
   // the braces, e.g. `route="/v1/messages",status="201"`, or empty.
   Counter& GetCounter(const std::string& name, const std::string& help,
                       const std::string& labels = "");
-  Gauge& GetGauge(const std::string& name, const std::string& help,
-                  const std::string& labels = "");
+  Gauge& GetGauge(const std::string& name, const std::string& help, const std::string& labels = "");
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           const std::string& labels = "",
                           std::vector<double> bounds = LatencyBuckets());

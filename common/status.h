@@ -19,19 +19,19 @@ class Status {
  public:
   enum class Code {
     kOk,
-    kInvalidJson,   // 400: the body is not JSON, or not the expected shape
-    kInvalidField,  // 400: a field is missing, of the wrong type or out of range
-    kUnauthorized,  // 401: no, bad, expired or revoked credentials
-    kForbidden,     // 403
-    kNotMember,     // 403: the caller is not a member of the group or room
-    kBlocked,       // 403: the recipient blocked the sender
-    kNotFound,      // 404
+    kInvalidJson,       // 400: the body is not JSON, or not the expected shape
+    kInvalidField,      // 400: a field is missing, of the wrong type or out of range
+    kUnauthorized,      // 401: no, bad, expired or revoked credentials
+    kForbidden,         // 403
+    kNotMember,         // 403: the caller is not a member of the group or room
+    kBlocked,           // 403: the recipient blocked the sender
+    kNotFound,          // 404
     kMethodNotAllowed,  // 405: the path exists, the method does not
-    kConflict,      // 409
-    kTooLarge,      // 413
-    kRateLimited,   // 429
-    kUnavailable,   // 503: a dependency (Redis, broker) is down; safe to retry
-    kInternal,      // 500: a bug; never expected
+    kConflict,          // 409
+    kTooLarge,          // 413
+    kRateLimited,       // 429
+    kUnavailable,       // 503: a dependency (Redis, broker) is down; safe to retry
+    kInternal,          // 500: a bug; never expected
   };
 
   Status() = default;  // OK
@@ -80,8 +80,8 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}           // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}    // NOLINT: REQUIRES: !status.ok()
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: REQUIRES: !status.ok()
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   // REQUIRES: ok()

@@ -30,8 +30,8 @@ TEST_CASE("backoff grows by its factor within the jitter, caps, and resets") {
 }
 
 TEST_CASE("the file cursor store round-trips and survives a reopen") {
-  std::string dir = std::filesystem::temp_directory_path() /
-                    ("courier-cursor-" + std::to_string(getpid()));
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("courier-cursor-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   {
     FileCursorStore store(dir, "alice", "phone");

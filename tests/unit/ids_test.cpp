@@ -36,8 +36,8 @@ TEST_CASE("recipients") {
   CHECK(u->id == "bob");
   CHECK(ParseRecipient("group:g1")->kind == Recipient::Kind::kGroup);
   CHECK(ParseRecipient("room:r.1")->kind == Recipient::Kind::kRoom);
-  for (const char* bad : {"bob", "user:", "user:a b", "users:bob", "USER:bob", "", "group:",
-                          "user:bob:x"}) {
+  for (const char* bad :
+       {"bob", "user:", "user:a b", "users:bob", "USER:bob", "", "group:", "user:bob:x"}) {
     CHECK(ParseRecipient(bad).status().code() == Status::Code::kInvalidField);
   }
   CHECK(FormatRecipient({Recipient::Kind::kRoom, "r"}) == "room:r");
@@ -58,8 +58,8 @@ TEST_CASE("conversation ids parse back") {
   CHECK(d->b == "bob");
   CHECK(ParseConversation("g:team")->kind == ConversationRef::Kind::kGroup);
   CHECK(ParseConversation("r:lobby")->a == "lobby");
-  for (const char* bad : {"u:bob:alice", "u:alice", "u::bob", "x:a", "g:", "g:a b", "", "u",
-                          "g:a:b"}) {
+  for (const char* bad :
+       {"u:bob:alice", "u:alice", "u::bob", "x:a", "g:", "g:a b", "", "u", "g:a:b"}) {
     CHECK_FALSE(ParseConversation(bad).ok());
   }
 }

@@ -44,10 +44,10 @@ TEST_CASE("base64url round-trips every length and rejects bad text") {
     bytes.push_back(static_cast<char>(n * 37 + 11));
   }
   std::string out;
-  CHECK_FALSE(Base64UrlDecode("abc=", &out));   // padding is not base64url-in-JWT
-  CHECK_FALSE(Base64UrlDecode("a", &out));      // impossible length
-  CHECK_FALSE(Base64UrlDecode("ab+/", &out));   // standard alphabet
-  CHECK_FALSE(Base64UrlDecode("AB", &out));     // non-zero leftover bits
+  CHECK_FALSE(Base64UrlDecode("abc=", &out));  // padding is not base64url-in-JWT
+  CHECK_FALSE(Base64UrlDecode("a", &out));     // impossible length
+  CHECK_FALSE(Base64UrlDecode("ab+/", &out));  // standard alphabet
+  CHECK_FALSE(Base64UrlDecode("AB", &out));    // non-zero leftover bits
 }
 
 TEST_CASE("a signed token verifies and carries its claims") {
@@ -81,8 +81,8 @@ TEST_CASE("expired, tampered, foreign and malformed tokens are refused") {
 
   for (const std::string& bad :
        {std::string(), std::string("abc"), std::string("a.b"), std::string("a.b.c.d"),
-        std::string(".."), token + ".", token.substr(0, token.rfind('.')),
-        std::string(5000, 'a'), std::string("\xff\xfe.\x00.x", 7)}) {
+        std::string(".."), token + ".", token.substr(0, token.rfind('.')), std::string(5000, 'a'),
+        std::string("\xff\xfe.\x00.x", 7)}) {
     CHECK_FALSE(jwt.Verify(bad, 1500).ok());
   }
 }
@@ -102,8 +102,15 @@ TEST_CASE("only HS256 is accepted, whatever the header claims") {
   CHECK_FALSE(jwt.Verify(SignRaw("[]", payload, "k"), 1).ok());
   // A correctly signed payload that is not an object, or lacks an expiry.
   CHECK_FALSE(jwt.Verify(SignRaw(R"({"alg":"HS256"})", "[1]", "k"), 1).ok());
-  CHECK_FALSE(jwt.Verify(SignRaw(R"({"alg":"HS256"})", R"({"sub":"a","dev":"d","sid":"s","plat":"cli"})", "k"), 1).ok());
-  CHECK_FALSE(jwt.Verify(SignRaw(R"({"alg":"HS256"})", R"({"sub":"a","dev":"d","sid":"s","plat":"cli","exp":"9999"})", "k"), 1).ok());
+  CHECK_FALSE(jwt.Verify(SignRaw(R"({"alg":"HS256"})",
+                                 R"({"sub":"a","dev":"d","sid":"s","plat":"cli"})", "k"),
+                         1)
+                  .ok());
+  CHECK_FALSE(
+      jwt.Verify(SignRaw(R"({"alg":"HS256"})",
+                         R"({"sub":"a","dev":"d","sid":"s","plat":"cli","exp":"9999"})", "k"),
+                 1)
+          .ok());
 }
 
 TEST_CASE("a rotation accepts the previous secret and signs with the new one") {

@@ -84,9 +84,8 @@ Result<SendOutcome> MemoryMessageStore::SendDirect(const DirectSend& s, int64_t 
   if (!passwords_.count(s.recipient)) return Status::NotFound("no such user: " + s.recipient);
   Bucket& b = buckets_[from];
   if (!b.used) b = {static_cast<double>(policy_.send_burst), now_ms, true};
-  b.tokens = std::min<double>(policy_.send_burst,
-                              b.tokens + std::max<int64_t>(0, now_ms - b.at) *
-                                             policy_.send_rate_per_s / 1000);
+  b.tokens = std::min<double>(policy_.send_burst, b.tokens + std::max<int64_t>(0, now_ms - b.at) *
+                                                                 policy_.send_rate_per_s / 1000);
   b.at = now_ms;
   if (b.tokens < 1) {
     return Status::RateLimited("too many messages; slow down",

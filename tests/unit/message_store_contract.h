@@ -40,8 +40,14 @@ class StoreContract {
     s.sender = from;
     s.recipient = to;
     s.cmid = cmid;
-    s.message = Message{"id-" + from.user_id + "-" + cmid, DirectConversation(from.user_id, to),
-                        from.user_id, "user:" + to, cmid, "text", body, now};
+    s.message = Message{"id-" + from.user_id + "-" + cmid,
+                        DirectConversation(from.user_id, to),
+                        from.user_id,
+                        "user:" + to,
+                        cmid,
+                        "text",
+                        body,
+                        now};
     s.parts = EncodeMessageParts(s.message);
     s.recipient_epoch = "epoch-" + to;
     s.sender_epoch = "epoch-" + from.user_id;
