@@ -190,6 +190,7 @@ bool WaitAllDelivered(const std::vector<std::unique_ptr<Device>>& devices,
 
 TEST_CASE("users on three brokers exchange one-to-one, group and room messages") {
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.brokers = 3;
   TestStack stack(options);
   HttpClient http(stack.http_port());
@@ -270,6 +271,7 @@ TEST_CASE("users on three brokers exchange one-to-one, group and room messages")
 TEST_CASE(
     "a device at the wrong broker is refused with a clear reason; GET /v1/mqtt names its own") {
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.brokers = 2;
   TestStack stack(options);
   HttpClient http(stack.http_port());
@@ -312,6 +314,7 @@ TEST_CASE(
 
 TEST_CASE("adding a fourth broker moves only its users, who reconnect and miss nothing") {
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.brokers = 3;
   TestStack stack(options);
   HttpClient http(stack.http_port());

@@ -42,6 +42,13 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 using Steady = std::chrono::steady_clock;
 
+// This file starts its own downlinks and counts leases on one Redis: not the cluster topology.
+TestStackOptions SingleTopology() {
+  TestStackOptions o;
+  o.topology = Topology::kSingle;
+  return o;
+}
+
 constexpr int kShards = 4;  // the binaries' default --delivery-shards
 
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
@@ -244,7 +251,7 @@ void CheckPushes(const Load& load, Order order) {
 }  // namespace
 
 TEST_CASE("downlink shards: two downlinks split the shards 2/2; a clean stop hands them over") {
-  TestStack stack;
+  TestStack stack(SingleTopology());
   REQUIRE_MESSAGE(WaitUntil(
                       [&] {
                         return OwnedAs(stack, {{"downlink", 4}});
@@ -285,6 +292,7 @@ TEST_CASE("downlink shards: two downlinks split the shards 2/2; a clean stop han
 
 TEST_CASE("downlink shards: per-user push order holds with two downlinks under load") {
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.uplink_args = {"--send-rate", "1000", "--send-burst", "1000"};
   TestStack stack(options);
   HttpClient http(stack.http_port());
@@ -323,6 +331,7 @@ TEST_CASE("downlink shards: per-user push order holds with two downlinks under l
 
 TEST_CASE("downlink shards: a downlink killed mid-stream loses nothing; the survivor takes over") {
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.uplink_args = {"--send-rate", "1000", "--send-burst", "1000"};
   TestStack stack(options);
   HttpClient http(stack.http_port());
@@ -377,6 +386,7 @@ TEST_CASE("downlink shards: a downlink killed mid-stream loses nothing; the surv
 
 TEST_CASE("downlink shards: an owner paused past its lease does nothing with its old shards") {
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.uplink_args = {"--send-rate", "1000", "--send-burst", "1000"};
   TestStack stack(options);
   HttpClient http(stack.http_port());
@@ -425,7 +435,7 @@ TEST_CASE("downlink shards: an owner paused past its lease does nothing with its
 }
 
 TEST_CASE("downlink shards: a group's fan-out survives the death of the downlink owning it") {
-  TestStack stack;
+  TestStack stack(SingleTopology());
   REQUIRE(stack.StartExtraDownlink().ok());
   HttpClient http(stack.http_port());
   constexpr int kMembers = 150;
@@ -513,6 +523,7 @@ TEST_CASE("downlink shards: a group's fan-out survives the death of the downlink
 
 TEST_CASE("fanin.lua: a repeated run gives back the pushes of the run it repeats") {
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.start_broker = false;
   options.start_uplink = false;
   options.start_downlink = false;

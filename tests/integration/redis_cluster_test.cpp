@@ -410,6 +410,7 @@ TEST_CASE("cluster: the broker plugin checks sessions and marks presence on the 
   auto conn = ConnectOrDie(cluster.redis_config());
   // Only the broker: its plugin talks to the cluster (the stack's own Redis stays unused).
   TestStackOptions options;
+  options.topology = Topology::kSingle;  // its own topology (not the environment's)
   options.start_uplink = false;
   options.start_downlink = false;
   options.broker_config = {"plugin_opt_redis_cluster " + cluster.seeds(),

@@ -40,6 +40,7 @@ constexpr int64_t kNow = 1700000000000;
 
 TestStackOptions OneMasterCluster() {
   TestStackOptions o;
+  o.topology = Topology::kSingle;  // one redis-server, made a one-master cluster below
   o.start_broker = false;
   o.start_uplink = false;
   o.start_downlink = false;
