@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -139,6 +140,39 @@ void ConnectService(MqttDevice& service, const TestStack& stack, const std::stri
                                        << stack.LogTail(Component::kBroker));
 }
 
+// The downlink's broker account as the downlink holds it: a connection to every broker of the
+// stack (one, or the cluster topology's three), since room messages and control commands go to
+// every broker (docs/scaling.md, "Brokers"). Publish() sends to all of them.
+class Service {
+ public:
+  Service(const TestStack& stack, const std::string& client_id) {
+    for (int port : stack.mqtt().ports) {
+      devices_.push_back(std::make_unique<MqttDevice>(port));
+      ConnectService(*devices_.back(), stack, client_id);
+    }
+  }
+  // True when every broker acknowledged.
+  bool Publish(const std::string& topic, const std::string& payload, int qos) {
+    bool all = true;
+    for (auto& d : devices_) all = d->Publish(topic, payload, qos) && all;
+    return all;
+  }
+  bool Connected() const {
+    for (const auto& d : devices_) {
+      if (!d->Connected()) return false;
+    }
+    return true;
+  }
+  std::string last_error() const {
+    std::string out;
+    for (const auto& d : devices_) out += d->last_error() + " ";
+    return out;
+  }
+
+ private:
+  std::vector<std::unique_ptr<MqttDevice>> devices_;
+};
+
 // POST /v1/rooms/<room>/join as `login`; REQUIREs 200 with the room's topic.
 void JoinRoom(const HttpClient& http, const Login& login, const std::string& room) {
   HttpResponse r = http.Post("/v1/rooms/" + room + "/join", json::object(), login.token);
@@ -156,7 +190,7 @@ void SetRoomMember(const TestStack& stack, const std::string& room, const std::s
 }
 
 // A room message as the downlink publishes it on <root>/r/<room> (SPEC §4 room envelope).
-void PublishRoomMessage(MqttDevice& service, const std::string& room, const std::string& id) {
+void PublishRoomMessage(Service& service, const std::string& room, const std::string& id) {
   const json envelope = {{"type", "message"},      {"id", id},        {"conv", "r:" + room},
                          {"room_seq", 1},          {"from", "alice"}, {"kind", "text"},
                          {"body", {{"text", id}}}, {"ts", WallMs()}};
@@ -234,13 +268,13 @@ TEST_CASE("broker: a device subscribes to its own inbox and device topics, and t
   CHECK(expires_at >= before_login_ms + 24LL * 3600 * 1000 - 2000);
   CHECK(expires_at <= WallMs() + 24LL * 3600 * 1000 + 2000);
   CHECK(bob.mqtt["host"] == "127.0.0.1");
-  CHECK(bob.mqtt["port"] == stack.mqtt_port());
+  CHECK(bob.mqtt["port"] == stack.mqtt().PortFor("bob"));
   CHECK(bob.mqtt["client_id"] == "bob:phone");
   CHECK(bob.mqtt["username"] == "bob");
   CHECK(bob.mqtt["password"] == bob.token);
   CHECK(bob.mqtt["topics"] == json{{"inbox", "courier/u/bob"}, {"device", "courier/d/bob/phone"}});
 
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   REQUIRE_MESSAGE(ConnectAs(phone, bob), phone.last_error() << stack.LogTail(Component::kBroker));
   CHECK(phone.Subscribe({"courier/u/bob"}) == std::vector<int>{1});
   CHECK(phone.Subscribe({"courier/d/bob/phone"}) == std::vector<int>{1});
@@ -277,7 +311,7 @@ TEST_CASE("broker: a device subscribes to its own inbox and device topics, and t
 
   // Traffic on the forbidden topics: a message to alice, and kicks of alice:phone and
   // bob:tablet. Their rightful receivers see it arrive.
-  MqttDevice alice_phone(stack.mqtt_port()), tablet(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), tablet(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack, kConnectTimeout);
   ConnectDevice(tablet, bob_tablet, stack, kConnectTimeout);
   SendOk(http, carol, "alice", "to-alice");
@@ -307,7 +341,7 @@ TEST_CASE("broker: a device's publishes never reach a subscriber, and it cannot 
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone", "ios");
   Login bob_laptop = LogIn(http, "bob", "laptop", "desktop");
-  MqttDevice alice_phone(stack.mqtt_port()), phone(stack.mqtt_port()), laptop(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), phone(stack.mqtt()), laptop(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack, kConnectTimeout);
   ConnectDevice(phone, bob, stack, kConnectTimeout);
   ConnectDevice(laptop, bob_laptop, stack, kConnectTimeout);
@@ -408,7 +442,7 @@ TEST_CASE("broker: CONNECT is refused for bad tokens and mismatched identities")
   };
   for (const Attempt& a : attempts) {
     CAPTURE(a.what);
-    MqttDevice d(stack.mqtt_port());
+    MqttDevice d(stack.mqtt());
     CHECK_FALSE(d.Connect(a.client_id, a.username, a.password, std::chrono::seconds(30), 5000ms));
     CHECK_FALSE(d.Connected());
   }
@@ -417,10 +451,10 @@ TEST_CASE("broker: CONNECT is refused for bad tokens and mismatched identities")
   // each refusal above was for the reason named. And the broker still serves good tokens.
   TokenClaims fresh = claims;
   fresh.expires_at = now_s + 600;
-  MqttDevice control(stack.mqtt_port());
+  MqttDevice control(stack.mqtt());
   CHECK_MESSAGE(control.Connect("bob:phone", "bob", stack_codec.Sign(fresh)), control.last_error());
   control.Disconnect();
-  MqttDevice good(stack.mqtt_port());
+  MqttDevice good(stack.mqtt());
   CHECK_MESSAGE(ConnectAs(good, bob), good.last_error());
   CHECK(good.Subscribe({"courier/u/bob"}) == std::vector<int>{1});
 }
@@ -437,9 +471,9 @@ TEST_CASE("broker: a connection is dropped when its token expires, and the token
   const int64_t now_s = WallMs() / 1000;
   claims.expires_at = now_s + 3;
   const std::string short_lived = stack_codec.Sign(claims);
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   REQUIRE_MESSAGE(phone.Connect("bob:phone", "bob", short_lived), phone.last_error());
-  MqttDevice other(stack.mqtt_port());  // the same session, with its normal 24 h token
+  MqttDevice other(stack.mqtt());  // the same session, with its normal 24 h token
   Login bob_laptop = LogIn(http, "bob", "laptop", "desktop");
   ConnectDevice(other, bob_laptop, stack, kConnectTimeout);
 
@@ -449,7 +483,7 @@ TEST_CASE("broker: a connection is dropped when its token expires, and the token
   CHECK_MESSAGE(stack.LogTail(Component::kBroker).find("client=bob:phone reason=token expired") !=
                     std::string::npos,
                 stack.LogTail(Component::kBroker));
-  MqttDevice again(stack.mqtt_port());
+  MqttDevice again(stack.mqtt());
   CHECK_FALSE(again.Connect("bob:phone", "bob", short_lived, std::chrono::seconds(30), 5000ms));
   // Another device's connection is untouched.
   CHECK(other.Connected());
@@ -463,7 +497,7 @@ TEST_CASE("broker: logout drops the device's connection and its token is refused
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
   Login bob_tablet = LogIn(http, "bob", "tablet", "android");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectDevice(phone, bob, stack, kConnectTimeout);
   json state;
   REQUIRE(WaitForOnline(http, alice, "bob", true, 1000ms, &state));
@@ -487,7 +521,7 @@ TEST_CASE("broker: logout drops the device's connection and its token is refused
   CHECK(sync.error_code() == "unauthorized");
   HttpResponse again = http.Delete("/v1/sessions/current", bob.token);
   CHECK_MESSAGE(again.status == 401, again.Describe());
-  MqttDevice back(stack.mqtt_port());
+  MqttDevice back(stack.mqtt());
   CHECK_FALSE(ConnectAs(back, bob));
   // Its only connection is gone: bob is offline. His session on another platform lives on.
   CHECK_MESSAGE(WaitForOnline(http, alice, "bob", false, 1000ms, &state), state.dump());
@@ -495,7 +529,7 @@ TEST_CASE("broker: logout drops the device's connection and its token is refused
 
   // A new login works as before.
   Login fresh = LogIn(http, "bob", "phone");
-  MqttDevice phone2(stack.mqtt_port());
+  MqttDevice phone2(stack.mqtt());
   ConnectDevice(phone2, fresh, stack, kConnectTimeout);
   CHECK(http.Get("/v1/sync", fresh.token).status == 200);
 }
@@ -508,7 +542,7 @@ TEST_CASE("broker: a second login on the same platform kicks the old device (sin
   Login alice = LogIn(http, "alice", "phone");
   Login old_login = LogIn(http, "bob", "phone", "ios");
   Login android = LogIn(http, "bob", "tablet", "android");
-  MqttDevice old_phone(stack.mqtt_port()), tablet(stack.mqtt_port());
+  MqttDevice old_phone(stack.mqtt()), tablet(stack.mqtt());
   ConnectDevice(old_phone, old_login, stack, kConnectTimeout);
   ConnectDevice(tablet, android, stack, kConnectTimeout);
 
@@ -540,12 +574,12 @@ TEST_CASE("broker: a second login on the same platform kicks the old device (sin
   HttpResponse send = http.Post(
       "/v1/messages", {{"to", "user:alice"}, {"cmid", "late"}, {"body", "x"}}, old_login.token);
   CHECK_MESSAGE(send.status == 401, send.Describe());
-  MqttDevice back(stack.mqtt_port());
+  MqttDevice back(stack.mqtt());
   CHECK_FALSE(ConnectAs(back, old_login));
 
   // The new device and the other platform's device are live and get messages; the tablet was
   // not kicked.
-  MqttDevice new_phone(stack.mqtt_port());
+  MqttDevice new_phone(stack.mqtt());
   ConnectDevice(new_phone, new_login, stack, kConnectTimeout);
   SendOk(http, alice, "bob", "after-kick");
   REQUIRE(WaitForCmid(new_phone, "after-kick"));
@@ -600,7 +634,7 @@ TEST_CASE(
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login first = LogIn(http, "bob", "phone", "ios");
-  MqttDevice old_conn(stack.mqtt_port());
+  MqttDevice old_conn(stack.mqtt());
   ConnectDevice(old_conn, first, stack, kConnectTimeout);
 
   // The same device logs in again: its old session ends and its old connection is dropped, but
@@ -616,7 +650,7 @@ TEST_CASE(
   // names the previous session, so the new connection must survive it.
   stack.StopDownlink();
   Login third = LogIn(http, "bob", "phone", "ios");  // ends `second`; its kick waits in Redis
-  MqttDevice fresh(stack.mqtt_port());
+  MqttDevice fresh(stack.mqtt());
   ConnectDevice(fresh, third, stack, kConnectTimeout);
   REQUIRE(stack.StartDownlink().ok());
   // Bob's deliveries are relayed in order: once this message is here, the kick was handled.
@@ -645,7 +679,7 @@ TEST_CASE(
   REQUIRE(PresenceOf(http, alice, "bob", &state).empty());
   CHECK(state == json{{"online", false}, {"last_seen", nullptr}});  // never seen
 
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   REQUIRE_MESSAGE(ConnectAs(phone, bob), phone.last_error());
   CHECK_MESSAGE(WaitForOnline(http, alice, "bob", true, 1000ms, &state), state.dump());
 
@@ -662,7 +696,7 @@ TEST_CASE(
   // A user is online while any of its devices is.
   Login tablet_login = LogIn(http, "bob", "tablet", "android");
   Login phone_login = LogIn(http, "bob", "desk", "desktop");
-  MqttDevice tablet(stack.mqtt_port()), phone2(stack.mqtt_port());
+  MqttDevice tablet(stack.mqtt()), phone2(stack.mqtt());
   REQUIRE(ConnectAs(tablet, tablet_login));
   REQUIRE(ConnectAs(phone2, phone_login));
   CHECK(WaitForOnline(http, alice, "bob", true, 1000ms, &state));
@@ -692,7 +726,7 @@ TEST_CASE(
   // keepalive only in a periodic sweep (measured: 5.1-5.9 s here), and the plugin learns of the
   // loss from Mosquitto's disconnect event, so the bound Courier keeps with this broker is
   // 1.5 x keepalive + 6 s — a documented deviation (docs/api.md, "Online state").
-  int silent = RawMqttConnect(stack.mqtt_port(), "bob:phone", "bob", bob.token, 2);
+  int silent = RawMqttConnect(stack.mqtt().PortFor("bob"), "bob:phone", "bob", bob.token, 2);
   REQUIRE_MESSAGE(silent >= 0, stack.LogTail(Component::kBroker));
   const auto last_packet_at = Steady::now();
   CHECK(WaitForOnline(http, alice, "bob", true, 1000ms, &state));
@@ -716,7 +750,7 @@ TEST_CASE(
   close(silent);
 
   // Vanished: the socket closes without DISCONNECT; the broker sees it at once.
-  int gone = RawMqttConnect(stack.mqtt_port(), "carol:phone", "carol", carol.token, 30);
+  int gone = RawMqttConnect(stack.mqtt().PortFor("carol"), "carol:phone", "carol", carol.token, 30);
   REQUIRE(gone >= 0);
   CHECK(WaitForOnline(http, alice, "carol", true, 1000ms, &state));
   close(gone);
@@ -733,10 +767,10 @@ TEST_CASE("broker: a room member subscribes to the room and receives it; others 
   JoinRoom(http, bob, "lobby");
   JoinRoom(http, bob, "games");
   JoinRoom(http, carol, "kitchen");
-  MqttDevice phone(stack.mqtt_port()), carol_phone(stack.mqtt_port()), service(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt()), carol_phone(stack.mqtt());
   ConnectDevice(phone, bob, stack, kConnectTimeout);
   ConnectDevice(carol_phone, carol, stack, kConnectTimeout);
-  ConnectService(service, stack, "room-test-service");
+  Service service(stack, "room-test-service");
 
   CHECK_MESSAGE(phone.Subscribe({"courier/r/lobby"}) == std::vector<int>{1},
                 phone.last_error() << stack.LogTail(Component::kBroker));
@@ -801,12 +835,11 @@ TEST_CASE("broker: after room_leave the user's open subscriptions receive nothin
     JoinRoom(http, *l, "lobby");
     JoinRoom(http, *l, "games");
   }
-  MqttDevice alice_phone(stack.mqtt_port()), phone(stack.mqtt_port()), laptop(stack.mqtt_port());
-  MqttDevice service(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), phone(stack.mqtt()), laptop(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack, kConnectTimeout);
   ConnectDevice(phone, bob, stack, kConnectTimeout);
   ConnectDevice(laptop, bob_laptop, stack, kConnectTimeout);
-  ConnectService(service, stack, "room-test-service");
+  Service service(stack, "room-test-service");
   for (MqttDevice* d : {&alice_phone, &phone, &laptop}) {
     CAPTURE(d->client_id());
     REQUIRE(d->Subscribe({"courier/r/lobby", "courier/r/games"}) == std::vector<int>{1, 1});
@@ -889,7 +922,7 @@ TEST_CASE(
   CHECK(PresenceTasks(stack, shards, "bob").empty());
 
   // First device: online.
-  MqttDevice phone(stack.mqtt_port()), laptop(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt()), laptop(stack.mqtt());
   int64_t before_ms = WallMs();
   ConnectDevice(phone, bob, stack, kConnectTimeout);
   int64_t after_ms = WallMs();
@@ -919,13 +952,13 @@ TEST_CASE(
   CHECK(tasks[1].ts <= after_ms);
 
   // Back again: online again.
-  MqttDevice phone2(stack.mqtt_port());
+  MqttDevice phone2(stack.mqtt());
   ConnectDevice(phone2, bob, stack, kConnectTimeout);
   REQUIRE(WaitForPresenceTasks(stack, shards, "bob", 3));
   CHECK(PresenceTasks(stack, shards, "bob")[2].on == "1");
 
   // A connection lost without DISCONNECT is an offline change too.
-  int gone = RawMqttConnect(stack.mqtt_port(), "carol:phone", "carol", carol.token, 30);
+  int gone = RawMqttConnect(stack.mqtt().PortFor("carol"), "carol:phone", "carol", carol.token, 30);
   REQUIRE(gone >= 0);
   REQUIRE(WaitForPresenceTasks(stack, shards, "carol", 1));
   close(gone);

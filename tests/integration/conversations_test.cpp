@@ -149,7 +149,7 @@ TEST_CASE(
   TestStack stack;
   HttpClient http(stack.http_port());
   auto [alice, bob, carol, dave] = RegisterAndLogIn(http, {"alice", "bob", "carol", "dave"});
-  MqttDevice bob_phone(stack.mqtt_port());
+  MqttDevice bob_phone(stack.mqtt());
   ConnectDevice(bob_phone, bob, stack);
 
   // One to one: bob learns that alice read up to conv_seq 2.
@@ -243,7 +243,7 @@ TEST_CASE(
   TestStack stack;
   HttpClient http(stack.http_port());
   auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
-  MqttDevice bob_phone(stack.mqtt_port());
+  MqttDevice bob_phone(stack.mqtt());
   ConnectDevice(bob_phone, bob, stack);
 
   json m1 = SendOk(http, alice, "bob", "m1", json{{"text", "oops, wrong chat"}});
@@ -363,8 +363,7 @@ TEST_CASE(
   TestStack stack;
   HttpClient http(stack.http_port());
   auto [alice, bob, carol, dave] = RegisterAndLogIn(http, {"alice", "bob", "carol", "dave"});
-  MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port()),
-      carol_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), bob_phone(stack.mqtt()), carol_phone(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack);
   ConnectDevice(bob_phone, bob, stack);
   ConnectDevice(carol_phone, carol, stack);

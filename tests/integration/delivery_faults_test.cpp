@@ -169,6 +169,51 @@ struct Thaw {
   ChildProcess& p;
   ~Thaw() { p.Signal(SIGCONT); }
 };
+// The same for every process of a tier (TestStack::processes).
+struct ThawAll {
+  const std::vector<ChildProcess*>& ps;
+  ~ThawAll() {
+    for (ChildProcess* p : ps) p->Signal(SIGCONT);
+  }
+};
+
+// The value after the last `flag` in a process's command line ("" without one).
+std::string FlagOf(const ChildProcess& p, const std::string& flag) {
+  const std::vector<std::string>& argv = p.spec().argv;
+  std::string value;
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == flag) value = argv[i + 1];
+  }
+  return value;
+}
+
+// A counter summed over every downlink of the stack (Component::kDownlink: one in the single
+// topology, two in the cluster one); -1 if one of them does not answer.
+long long TierMetric(const TestStack& stack, const std::string& name) {
+  long long sum = 0;
+  for (int port : stack.downlink_metrics_ports()) {
+    const long long v = MetricValue(port, name);
+    if (v < 0) return -1;
+    sum += v;
+  }
+  return sum;
+}
+
+// How many times `needle` occurs in the logs of every downlink of the stack.
+int TierLogCount(TestStack& stack, const std::string& needle) {
+  int n = 0;
+  for (ChildProcess* p : stack.processes(Component::kDownlink)) {
+    n += LogCount(p->spec().log_path, needle);
+  }
+  return n;
+}
+
+// Every delivery shard's worker has connected to every broker (each owned delivery shard has one
+// connection per broker): the downlinks can push to anyone.
+bool EveryShardConnected(TestStack& stack) {
+  return TierLogCount(stack, "connected to broker") >=
+         kShards * static_cast<int>(stack.broker_count());
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -176,18 +221,27 @@ TEST_CASE(
     "delivery faults: a killed downlink's unacknowledged deliveries are taken over with its "
     "shard") {
   // Two downlinks with distinct consumer names (and so distinct MQTT client ids) share the
-  // delivery shards 2/2 (a lease per shard). The second is started here from the first one's
-  // command line with its own name and metrics port.
+  // delivery shards 2/2 (a lease per shard). The cluster topology runs two; in the single one
+  // the second is started here from the first one's command line with its own name and metrics
+  // port.
   TestStackOptions options;
   options.downlink_args = {"--consumer-name", "dl-main"};
   TestStack stack(options);
-  const int extra_metrics_port = FreePort();
-  ChildSpec extra_spec = stack.process(Component::kDownlink).spec();
-  SetFlag(extra_spec.argv, "--consumer-name", "dl-extra");
-  SetFlag(extra_spec.argv, "--metrics-port", std::to_string(extra_metrics_port));
-  extra_spec.log_path = stack.data_dir() + "/logs/downlink-extra.log";
+  std::vector<ChildProcess*> downlinks = stack.processes(Component::kDownlink);
   ChildProcess extra;
-  REQUIRE(extra.Start(extra_spec).ok());
+  if (downlinks.size() == 1) {
+    ChildSpec extra_spec = stack.process(Component::kDownlink).spec();
+    SetFlag(extra_spec.argv, "--consumer-name", "dl-extra");
+    SetFlag(extra_spec.argv, "--metrics-port", std::to_string(FreePort()));
+    extra_spec.log_path = stack.data_dir() + "/logs/downlink-extra.log";
+    REQUIRE(extra.Start(extra_spec).ok());
+    downlinks.push_back(&extra);
+  }
+  REQUIRE(downlinks.size() == 2);
+  const std::string names[2] = {FlagOf(*downlinks[0], "--consumer-name"),
+                                FlagOf(*downlinks[1], "--consumer-name")};
+  REQUIRE(names[0] == "dl-main");
+  REQUIRE(names[1] != names[0]);
   auto owner_of = [&](int shard) {
     auto r = stack.RedisCommand({"GET", keys::DeliveryShardOwner(shard)});
     return r.ok() && r->is_string() ? r->str : std::string();
@@ -198,25 +252,26 @@ TEST_CASE(
     return n;
   };
   REQUIRE_MESSAGE(
-      WaitUntil([&] { return owned_by("dl-main") == 2 && owned_by("dl-extra") == 2; }, 15s),
-      extra.LogTail());
+      WaitUntil([&] { return owned_by(names[0]) == 2 && owned_by(names[1]) == 2; }, 15s),
+      downlinks[1]->LogTail());
 
   HttpClient http(stack.http_port());
   Register(http, "alice");
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectInbox(phone, bob, stack);
   // The owner of bob's shard will die; the other downlink survives.
   const int bob_shard = keys::DeliveryShard("bob", kShards);
   const std::string victim_name = owner_of(bob_shard);
-  REQUIRE((victim_name == "dl-main" || victim_name == "dl-extra"));
-  const bool main_dies = victim_name == "dl-main";
-  ChildProcess& victim = main_dies ? stack.process(Component::kDownlink) : extra;
-  const std::string survivor_log =
-      main_dies ? extra_spec.log_path : stack.log_path(Component::kDownlink);
-  const int survivor_metrics = main_dies ? extra_metrics_port : stack.metrics_port();
+  REQUIRE((victim_name == names[0] || victim_name == names[1]));
+  const int victim_index = victim_name == names[0] ? 0 : 1;
+  ChildProcess& victim = *downlinks[victim_index];
+  ChildProcess& survivor = *downlinks[1 - victim_index];
+  const std::string survivor_name = names[1 - victim_index];
+  const std::string survivor_log = survivor.spec().log_path;
+  const int survivor_metrics = std::stoi(FlagOf(survivor, "--metrics-port"));
   REQUIRE_MESSAGE(
       WaitUntil([&] { return LogContains(victim.spec().log_path, "connected to broker"); }, 10s),
       victim.LogTail());
@@ -224,8 +279,8 @@ TEST_CASE(
   // A frozen broker sends no PUBACK: the owner of bob's shard reads his 20 deliveries in one
   // batch and keeps them pending. To make it one batch, the owner is frozen first, long enough
   // for its blocking XREADGROUP (BLOCK 1000) to time out in Redis but well within its lease;
-  // then the broker. (Alice's own copies go to her shard, whoever owns it.)
-  ChildProcess& broker = stack.process(Component::kBroker);
+  // then bob's broker. (Alice's own copies go to her shard, whoever owns it.)
+  ChildProcess& broker = stack.BrokerProcessFor("bob");
   REQUIRE(victim.Signal(SIGSTOP));
   Thaw thaw_victim{victim};
   std::this_thread::sleep_for(1200ms);
@@ -273,7 +328,7 @@ TEST_CASE(
     CHECK(m.json["cmid"] == "a-" + std::to_string(s));
     CHECK(m.json["id"] == replies[s - 1]["id"]);
   }
-  CHECK(owned_by(main_dies ? "dl-extra" : "dl-main") == kShards);
+  CHECK(owned_by(survivor_name) == kShards);
 
   // Nothing stays pending in any shard, and the survivor says it took over exactly what the
   // dead one held.
@@ -306,13 +361,10 @@ TEST_CASE(
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  auto phone = std::make_unique<MqttDevice>(stack.mqtt_port());
+  auto phone = std::make_unique<MqttDevice>(stack.mqtt());
   ConnectInbox(*phone, bob, stack);
-  REQUIRE_MESSAGE(
-      WaitUntil(
-          [&] { return LogContains(stack.log_path(Component::kDownlink), "connected to broker"); },
-          10s),
-      stack.LogTail(Component::kDownlink));
+  REQUIRE_MESSAGE(WaitUntil([&] { return EveryShardConnected(stack); }, 10s),
+                  stack.LogTail(Component::kDownlink));
 
   // One sender, one message after another (paced), across the broker's kill -9 and restart.
   constexpr int kN = 60;
@@ -356,7 +408,7 @@ TEST_CASE(
   CHECK(last_seq >= 1);
 
   // Back: a new connection (test devices don't reconnect by themselves), subscribe, then sync.
-  auto phone2 = std::make_unique<MqttDevice>(stack.mqtt_port());
+  auto phone2 = std::make_unique<MqttDevice>(stack.mqtt());
   ConnectInbox(*phone2, bob, stack);
   std::vector<json> synced = SyncFrom(http, bob, last_seq);
   std::vector<int64_t> synced_seqs;
@@ -407,33 +459,37 @@ TEST_CASE(
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice first(stack.mqtt_port());
+  MqttDevice first(stack.mqtt());
   ConnectInbox(first, bob, stack);
   SendOk(http, alice, "bob", "c-1");
   SendOk(http, alice, "bob", "c-2");
   REQUIRE(WaitForSeq(first, bob.inbox(), 2));
   REQUIRE(WaitUntil([&] { return PendingDeliveries(stack).total == 0; }, 5s));
   // bob's 2 pushes and alice's own copies, counted just after their XACK.
-  REQUIRE(WaitUntil(
-      [&] { return MetricValue(stack.metrics_port(), "courier_deliveries_pushed_total") == 4; },
-      5s));
-  const std::string downlink_log = stack.log_path(Component::kDownlink);
-  const long long retried_before =
-      MetricValue(stack.metrics_port(), "courier_deliveries_retried_total");
-  const long long pushed_before =
-      MetricValue(stack.metrics_port(), "courier_deliveries_pushed_total");
+  // (Over every downlink of the stack: the cluster topology runs two, sharing the shards.)
+  REQUIRE(WaitUntil([&] { return TierMetric(stack, "courier_deliveries_pushed_total") == 4; }, 5s));
+  const long long retried_before = TierMetric(stack, "courier_deliveries_retried_total");
+  const long long pushed_before = TierMetric(stack, "courier_deliveries_pushed_total");
 
-  const int paused_before = LogCount(downlink_log, "delivery paused");
-  const int connects_before = LogCount(downlink_log, "connected to broker");
-  REQUIRE(connects_before == kShards);  // each delivery shard's worker has its connection
+  const int paused_before = TierLogCount(stack, "delivery paused");
+  const int connects_before = TierLogCount(stack, "connected to broker");
+  // Each delivery shard's worker has its connection to each broker. With one downlink that is
+  // every connection made so far; in the cluster topology the first downlink ran every shard
+  // until the second took half of them, and those early connections are in its log too.
+  const int connections = kShards * static_cast<int>(stack.broker_count());
+  if (stack.processes(Component::kDownlink).size() == 1) {
+    REQUIRE(connects_before == connections);
+  } else {
+    REQUIRE(connects_before >= connections);
+  }
 
   stack.StopBroker();
   CHECK(first.WaitForDisconnect(5s));
   // The downlink notices and backs off (100 ms doubling to 5 s); it reads nothing meanwhile.
   // Each shard's worker says so once.
   REQUIRE_MESSAGE(
-      WaitUntil(
-          [&] { return LogCount(downlink_log, "delivery paused") == paused_before + kShards; }, 5s),
+      WaitUntil([&] { return TierLogCount(stack, "delivery paused") == paused_before + kShards; },
+                5s),
       stack.LogTail(Component::kDownlink));
 
   // Sends keep being accepted: the uplink needs only Redis.
@@ -445,8 +501,7 @@ TEST_CASE(
   CHECK(UnreadDeliveries(stack) == 40);
   CHECK(PendingDeliveries(stack).total == 0);
   CHECK(stack.Running(Component::kDownlink));
-  const long long retried_during =
-      MetricValue(stack.metrics_port(), "courier_deliveries_retried_total");
+  const long long retried_during = TierMetric(stack, "courier_deliveries_retried_total");
   MESSAGE("courier_deliveries_retried_total: " << retried_before << " before the outage, "
                                                << retried_during << " during it");
 
@@ -454,15 +509,15 @@ TEST_CASE(
   // downlink is held (SIGSTOP) until the device is subscribed, so that it cannot push everything
   // in the moment between the broker's return and the device's subscription (pushes to a device
   // that is not subscribed are gone: MQTT is the fast path, sync the record).
-  ChildProcess& downlink = stack.process(Component::kDownlink);
-  REQUIRE(downlink.Signal(SIGSTOP));
-  Thaw thaw{downlink};
+  const std::vector<ChildProcess*> downlinks = stack.processes(Component::kDownlink);
+  ThawAll thaw{downlinks};
+  for (ChildProcess* d : downlinks) REQUIRE(d->Signal(SIGSTOP));
   Status started = stack.StartBroker();
   REQUIRE_MESSAGE(started.ok(), started.ToString());
-  MqttDevice second(stack.mqtt_port());
+  MqttDevice second(stack.mqtt());
   ConnectInbox(second, bob, stack);
   const auto resumed_at = Steady::now();
-  REQUIRE(downlink.Signal(SIGCONT));
+  for (ChildProcess* d : downlinks) REQUIRE(d->Signal(SIGCONT));
 
   const std::set<int64_t> queued = SeqRange(3, kN);
   const bool all_pushed =
@@ -487,13 +542,11 @@ TEST_CASE(
   // All 40 read and acknowledged (bob's and alice's), and the downlink says it recovered.
   CHECK(WaitUntil(
       [&] { return PendingDeliveries(stack).total == 0 && UnreadDeliveries(stack) == 0; }, 5s));
-  CHECK(WaitUntil([&] { return LogContains(downlink_log, "delivering again after"); }, 5s));
-  CHECK(LogCount(downlink_log, "connected to broker") == connects_before + kShards);  // by itself
+  CHECK(WaitUntil([&] { return TierLogCount(stack, "delivering again after") > 0; }, 5s));
+  // By itself: each shard's worker connected again to each broker, once.
+  CHECK(TierLogCount(stack, "connected to broker") == connects_before + connections);
   CHECK(WaitUntil(
-      [&] {
-        return MetricValue(stack.metrics_port(), "courier_deliveries_pushed_total") ==
-               pushed_before + 40;
-      },
+      [&] { return TierMetric(stack, "courier_deliveries_pushed_total") == pushed_before + 40; },
       5s));
 }
 
@@ -650,16 +703,17 @@ TEST_CASE(
   RetryingSender sender(http, alice, "e-", kN);
   for (int i = 0; i < 10000 && sender.done() < 40; ++i) std::this_thread::sleep_for(1ms);
   REQUIRE(sender.done() >= 40);
-  ChildProcess& redis = stack.process(Component::kRedis);
-  REQUIRE(redis.Signal(SIGSTOP));
-  Thaw thaw{redis};
+  // Every Redis process (the cluster topology: every node).
+  const std::vector<ChildProcess*> redis = stack.processes(Component::kRedis);
+  ThawAll thaw{redis};
+  for (ChildProcess* p : redis) REQUIRE(p->Signal(SIGSTOP));
   // Well inside the uplink's Redis command timeout (2 s): the sender stops making progress.
   std::this_thread::sleep_for(300ms);
   const int done_at_kill = sender.done();
   std::this_thread::sleep_for(200ms);
   REQUIRE(sender.done() == done_at_kill);
   stack.KillUplink();
-  REQUIRE(redis.Signal(SIGCONT));
+  for (ChildProcess* p : redis) REQUIRE(p->Signal(SIGCONT));
   const int in_flight = done_at_kill + 1;
   // The step of the send in flight that Redis had received ran after all (a send is a sequence
   // of single-slot steps: docs/design.md, "The send path"). If that step had opened the send
@@ -701,20 +755,16 @@ TEST_CASE(
   HttpClient http(stack.http_port());
   Register(http, "bob");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectInbox(phone, bob, stack);
-  auto retried = [&] {
-    return MetricValue(stack.metrics_port(), "courier_deliveries_retried_total");
-  };
+  auto retried = [&] { return TierMetric(stack, "courier_deliveries_retried_total"); };
   REQUIRE(retried() == 0);
   // The downlink connects to the broker on its first step, after its /healthz already answers.
-  REQUIRE_MESSAGE(
-      WaitUntil(
-          [&] { return LogContains(stack.log_path(Component::kDownlink), "connected to broker"); },
-          10s),
-      stack.LogTail(Component::kDownlink));
+  REQUIRE_MESSAGE(WaitUntil([&] { return EveryShardConnected(stack); }, 10s),
+                  stack.LogTail(Component::kDownlink));
 
-  ChildProcess& broker = stack.process(Component::kBroker);
+  // Bob's broker (the only one in the single topology).
+  ChildProcess& broker = stack.BrokerProcessFor("bob");
   REQUIRE(broker.Signal(SIGSTOP));
   Thaw thaw{broker};
   // A message to oneself: one inbox entry, one delivery.
@@ -729,7 +779,7 @@ TEST_CASE(
   stack.KillBroker();
   Status started = stack.StartBroker();
   REQUIRE_MESSAGE(started.ok(), started.ToString());
-  MqttDevice again(stack.mqtt_port());
+  MqttDevice again(stack.mqtt());
   ConnectInbox(again, bob, stack);
   const auto back = Steady::now();
   const bool pushed = WaitForSeq(again, bob.inbox(), 1, 6s);

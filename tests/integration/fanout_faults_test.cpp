@@ -128,11 +128,12 @@ TEST_CASE("a fan-out left by a dead downlink is claimed by another one") {
   // Stop the downlink's worker mid-way (SIGSTOP keeps its tasks pending in the group), then
   // let another downlink take them over.
   for (int i = 0; i < 20; ++i) SendToOk(http, g.owner, "group:ff2", "m" + std::to_string(i));
-  stack.process(Component::kDownlink).Signal(SIGSTOP);
+  // Every downlink of the stack (the cluster topology runs two): only the new one can claim.
+  for (ChildProcess* d : stack.processes(Component::kDownlink)) REQUIRE(d->Signal(SIGSTOP));
   for (int i = 20; i < 25; ++i) SendToOk(http, g.owner, "group:ff2", "m" + std::to_string(i));
   REQUIRE(stack.StartExtraDownlink().ok());
   CheckEveryInbox(http, g, 25, 30s);
-  stack.process(Component::kDownlink).Signal(SIGCONT);
+  for (ChildProcess* d : stack.processes(Component::kDownlink)) d->Signal(SIGCONT);
   // The stopped downlink resumes with tasks the other one already did: nothing is repeated.
   std::this_thread::sleep_for(1s);
   CheckEveryInbox(http, g, 25, 5s);

@@ -62,7 +62,7 @@ TEST_CASE(
   TestStack stack;
   HttpClient http(stack.http_port());
   auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
-  MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), bob_phone(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack);
   ConnectDevice(bob_phone, bob, stack);
 
@@ -200,7 +200,7 @@ TEST_CASE(
   TestStack stack;
   HttpClient http(stack.http_port());
   auto [alice, bob, carol] = RegisterAndLogIn(http, {"alice", "bob", "carol"});
-  MqttDevice bob_phone(stack.mqtt_port());
+  MqttDevice bob_phone(stack.mqtt());
   ConnectDevice(bob_phone, bob, stack);
 
   HttpResponse block = http.Post("/v1/blocks", {{"user_id", "alice"}}, bob.token);
@@ -324,8 +324,7 @@ TEST_CASE(
     REQUIRE(Answer(http, bob, req.json["request_id"].get<std::string>(), "accept").status == 204);
   }
   REQUIRE(http.Post("/v1/blocks", {{"user_id", "carol"}}, bob.token).status == 204);
-  MqttDevice alice_phone(stack.mqtt_port()), carol_phone(stack.mqtt_port()),
-      dave_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), carol_phone(stack.mqtt()), dave_phone(stack.mqtt());
   ConnectInbox(alice_phone, alice, stack);
   ConnectInbox(carol_phone, carol, stack);
   ConnectInbox(dave_phone, dave, stack);
@@ -343,7 +342,7 @@ TEST_CASE(
 
   // First device online: alice hears it.
   const int64_t before_ms = WallMs();
-  MqttDevice phone(stack.mqtt_port()), tablet(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt()), tablet(stack.mqtt());
   ConnectInbox(phone, bob, stack);
   REQUIRE_MESSAGE(alice_phone.WaitFor(presence_of_bob), stack.AllLogTails());
   std::vector<json> got = presences(alice_phone);

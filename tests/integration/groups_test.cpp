@@ -196,7 +196,7 @@ TEST_CASE(
   std::vector<Login> users;
   for (const std::string& u : names) Register(http, u);
   for (const std::string& u : names) users.push_back(LogIn(http, u, "phone"));
-  MqttDevice r0_phone(stack.mqtt_port());
+  MqttDevice r0_phone(stack.mqtt());
   ConnectDevice(r0_phone, users[4], stack);
   CreateGroup(http, users[0], "busy", {"s1", "s2", "s3", "r0", "r1"});
 
@@ -541,7 +541,7 @@ TEST_CASE(
   for (const char* u : {"alice", "bob", "carol"}) Register(http, u);
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), bob_phone(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack);
   ConnectDevice(bob_phone, bob, stack);
 

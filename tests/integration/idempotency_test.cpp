@@ -36,7 +36,7 @@ TEST_CASE("idempotency: a repeated cmid answers 200 with the original fields and
   Login alice = LogIn(http, "alice", "phone", "ios");
   Login alice_web = LogIn(http, "alice", "browser", "web");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice bob_phone(stack.mqtt_port());
+  MqttDevice bob_phone(stack.mqtt());
   ConnectInbox(bob_phone, bob, stack);
 
   HttpResponse first = Send(http, alice, "bob", "dup-1", json{{"v", 1}});
@@ -100,7 +100,7 @@ TEST_CASE("idempotency: 8 concurrent sends of one cmid from 2 devices make exact
   Login devices[2] = {LogIn(http, "alice", "phone", "ios"),
                       LogIn(http, "alice", "laptop", "desktop")};
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice bob_phone(stack.mqtt_port());
+  MqttDevice bob_phone(stack.mqtt());
   ConnectInbox(bob_phone, bob, stack);
 
   constexpr int kThreads = 8;

@@ -83,7 +83,7 @@ TEST_CASE("offline: a device that misses 5 messages gets exactly those 5 by sync
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectInbox(phone, bob, stack);
 
   for (int i = 1; i <= 3; ++i) SendOk(http, alice, "bob", "live-" + std::to_string(i));
@@ -127,7 +127,7 @@ TEST_CASE("offline: kill -9 of the downlink while messages are sent loses no pus
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectInbox(phone, bob, stack);
 
   // One sender, one message after another (paced), until 10 more went through after the restart:
@@ -215,7 +215,7 @@ TEST_CASE("offline: deliveries a killed downlink had in flight are taken over an
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectInbox(phone, bob, stack);
   SendOk(http, alice, "bob", "f-0");
   REQUIRE_MESSAGE(WaitForSeq(phone, "courier/u/bob", 1), stack.AllLogTails());
@@ -235,7 +235,7 @@ TEST_CASE("offline: deliveries a killed downlink had in flight are taken over an
 
   // A frozen broker holds back the PUBACKs: the downlink has read deliveries (at least the first
   // of the next 5) that it has not acknowledged when it is killed.
-  ChildProcess& broker = stack.process(Component::kBroker);
+  ChildProcess& broker = stack.BrokerProcessFor("bob");  // bob's (the only one in single)
   REQUIRE(broker.Signal(SIGSTOP));
   struct Thaw {  // never leave the broker frozen, whatever fails below
     ChildProcess& p;

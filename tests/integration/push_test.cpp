@@ -35,7 +35,7 @@ TEST_CASE("push: a message reaches the recipient's inbox topic with the document
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
   CHECK(bob.inbox() == "courier/u/bob");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectDevice(phone, bob, stack);
 
   // A body that only survives if it is carried as text: a 64-bit integer beyond 2^53, a
@@ -112,7 +112,7 @@ TEST_CASE("push: seq is 1..20 without holes for 20 messages from 2 concurrent se
   TestStack stack;
   HttpClient http(stack.http_port());
   auto [alice, carol, bob] = RegisterAndLogIn(http, {"alice", "carol", "bob"});
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectDevice(phone, bob, stack);
 
   // Each sender sends 10, one after another (waiting for each 2xx); the two run at once.
@@ -185,7 +185,7 @@ TEST_CASE("push: the sender's own devices get the sender's copy, and a note to s
   Login alice_phone = LogIn(http, "alice", "phone", "ios");
   Login alice_tablet = LogIn(http, "alice", "tablet", "android");
   Login bob = LogIn(http, "bob", "laptop");
-  MqttDevice phone(stack.mqtt_port()), tablet(stack.mqtt_port()), laptop(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt()), tablet(stack.mqtt()), laptop(stack.mqtt());
   ConnectDevice(phone, alice_phone, stack);
   ConnectDevice(tablet, alice_tablet, stack);
   ConnectDevice(laptop, bob, stack);
@@ -257,7 +257,7 @@ TEST_CASE("push: every device of the recipient, on two platforms, gets each push
   Login alice = LogIn(http, "alice", "phone");
   Login bob_ios = LogIn(http, "bob", "phone", "ios");
   Login bob_desktop = LogIn(http, "bob", "desktop", "desktop");
-  MqttDevice phone(stack.mqtt_port()), desktop(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt()), desktop(stack.mqtt());
   ConnectDevice(phone, bob_ios, stack);
   ConnectDevice(desktop, bob_desktop, stack);
 
@@ -288,7 +288,7 @@ TEST_CASE("push: any JSON body and any printable cmid come back byte for byte") 
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectDevice(phone, bob, stack);
 
   json deep = json::object();
@@ -354,7 +354,7 @@ TEST_CASE("push: both users of a conversation see its messages in one conv_seq o
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), bob_phone(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack);
   ConnectDevice(bob_phone, bob, stack);
 
@@ -446,7 +446,7 @@ TEST_CASE("sync: returns exactly the pushed envelopes in seq order, and pages by
   Register(http, "bob");
   Login alice = LogIn(http, "alice", "phone");
   Login bob = LogIn(http, "bob", "phone");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectDevice(phone, bob, stack);
 
   for (int i = 1; i <= 5; ++i) {

@@ -90,7 +90,7 @@ void RunOutage(bool kill) {
   Register(http, "bob");
   Login alice = LogIn(http, "alice");
   Login bob = LogIn(http, "bob");
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   ConnectInbox(phone, bob, stack);
 
   std::vector<json> replies;
@@ -116,7 +116,7 @@ void RunOutage(bool kill) {
   CheckOutage(http, alice, bob, "first");
   CheckOutage(http, alice, bob, "second");  // also once the pooled connections are gone
   // The broker can't tell whether a token was revoked without Redis: it lets no device in.
-  MqttDevice alice_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt());
   CHECK_FALSE(alice_phone.Connect(alice.client_id(), "alice", alice.token, std::chrono::seconds(30),
                                   5000ms));
 
@@ -175,12 +175,15 @@ TEST_CASE(
   SendOk(http, alice, "bob", "pre-1");
   SendOk(http, alice, "bob", "pre-2");
 
-  ChildProcess& redis = stack.process(Component::kRedis);
-  REQUIRE(redis.Signal(SIGSTOP));
+  // Every Redis process (the cluster topology: every node) freezes.
+  const std::vector<ChildProcess*> redis = stack.processes(Component::kRedis);
   struct Thaw {  // never leave Redis frozen, whatever fails below
-    ChildProcess& p;
-    ~Thaw() { p.Signal(SIGCONT); }
+    const std::vector<ChildProcess*>& ps;
+    ~Thaw() {
+      for (ChildProcess* p : ps) p->Signal(SIGCONT);
+    }
   } thaw{redis};
+  for (ChildProcess* p : redis) REQUIRE(p->Signal(SIGSTOP));
 
   // Three times as many concurrent requests as the uplink has workers (16): none waits behind
   // the others' timeouts — once one has timed out, the rest fail fast (RedisPool's breaker).
@@ -216,7 +219,7 @@ TEST_CASE(
   CheckUnavailable("readyz while frozen", [&] { return http.Get("/readyz"); });
   CHECK(http.Get("/healthz").status == 200);
 
-  REQUIRE(redis.Signal(SIGCONT));
+  for (ChildProcess* p : redis) REQUIRE(p->Signal(SIGCONT));
   REQUIRE_MESSAGE(WaitForReady(http, 15000ms), stack.LogTail(Component::kUplink));
 
   // The frozen Redis may still have run the send it had received: the retry with the same cmid

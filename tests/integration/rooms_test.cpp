@@ -68,8 +68,7 @@ TEST_CASE(
   CHECK(Join(http, bob, "lobby") == "courier/r/lobby");
   CHECK(Join(http, bob, "lobby") == "courier/r/lobby");  // joining twice is harmless
 
-  MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port()),
-      carol_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), bob_phone(stack.mqtt()), carol_phone(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack);
   ConnectDevice(bob_phone, bob, stack);
   ConnectDevice(carol_phone, carol, stack);
@@ -143,7 +142,7 @@ TEST_CASE(
   Join(http, alice, "lobby");
   Join(http, bob, "lobby");
   Join(http, bob, "games");
-  MqttDevice alice_phone(stack.mqtt_port()), bob_phone(stack.mqtt_port());
+  MqttDevice alice_phone(stack.mqtt()), bob_phone(stack.mqtt());
   ConnectDevice(alice_phone, alice, stack);
   ConnectDevice(bob_phone, bob, stack);
   REQUIRE_MESSAGE(SubscribeRoom(alice_phone, "lobby") == std::vector<int>{1},

@@ -32,18 +32,27 @@ void WriteSecret(const std::string& path, const std::string& secret) {
   REQUIRE_MESSAGE(out.good(), "cannot write " << path);
 }
 
-// The broker's log says it has read the secret files `reloads` times since it started.
+// SIGHUP to every broker of the stack (the cluster topology runs three).
+void SignalBrokers(TestStack& stack) {
+  for (ChildProcess* p : stack.processes(Component::kBroker)) REQUIRE(p->Signal(SIGHUP));
+}
+
+// Every broker's log says it has read the secret files `reloads` times since it started.
 bool WaitForReloads(TestStack& stack, size_t reloads) {
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   const std::string line = "courier: reload read the JWT secret files again";
   while (std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(stack.log_path(Component::kBroker));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t seen = 0;
-    for (size_t at = text.find(line); at != std::string::npos; at = text.find(line, at + 1)) {
-      ++seen;
+    bool all = true;
+    for (ChildProcess* p : stack.processes(Component::kBroker)) {
+      std::ifstream in(p->spec().log_path);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      size_t seen = 0;
+      for (size_t at = text.find(line); at != std::string::npos; at = text.find(line, at + 1)) {
+        ++seen;
+      }
+      if (seen < reloads) all = false;
     }
-    if (seen >= reloads) return true;
+    if (all) return true;
     std::this_thread::sleep_for(50ms);
   }
   return false;
@@ -51,7 +60,7 @@ bool WaitForReloads(TestStack& stack, size_t reloads) {
 
 // A device connection with `token`, for a yes/no answer.
 bool BrokerAccepts(const TestStack& stack, const Login& login, const std::string& token) {
-  MqttDevice d(stack.mqtt_port());
+  MqttDevice d(stack.mqtt());
   const bool ok = d.Connect(login.client_id(), login.user, token, std::chrono::seconds(30), 5000ms);
   if (ok) d.Disconnect();
   return ok;
@@ -87,7 +96,7 @@ TEST_CASE("secret rotation: both secrets accepted during it, the old one refused
   Register(http, "bob");
   Login alice = LogIn(http, "alice");
   Login bob = LogIn(http, "bob");
-  MqttDevice bob_phone(stack.mqtt_port());
+  MqttDevice bob_phone(stack.mqtt());
   ConnectDevice(bob_phone, bob, stack);
   SendOk(http, alice, "bob", "before");
   REQUIRE(WaitForSeq(bob_phone, bob.inbox(), 1));
@@ -95,7 +104,7 @@ TEST_CASE("secret rotation: both secrets accepted during it, the old one refused
   // ----- The rotation: new secret in, the current one becomes the previous one.
   WriteSecret(previous_file, original);
   WriteSecret(stack.secret_file(), rotated);
-  REQUIRE(stack.process(Component::kBroker).Signal(SIGHUP));
+  SignalBrokers(stack);
   REQUIRE_MESSAGE(WaitForReloads(stack, 1), stack.LogTail(Component::kBroker));
   REQUIRE(stack.RestartUplink().ok());
   REQUIRE(stack.RestartDownlink().ok());  // its service token is now signed with the new secret
@@ -120,7 +129,7 @@ TEST_CASE("secret rotation: both secrets accepted during it, the old one refused
 
   // ----- The rotation ends (the old tokens' lifetime has passed): the previous secret goes.
   WriteSecret(previous_file, rotated);
-  REQUIRE(stack.process(Component::kBroker).Signal(SIGHUP));
+  SignalBrokers(stack);
   REQUIRE_MESSAGE(WaitForReloads(stack, 2), stack.LogTail(Component::kBroker));
   REQUIRE(stack.RestartUplink().ok());
 

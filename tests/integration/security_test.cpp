@@ -166,15 +166,13 @@ bool IsRateBucket(const std::string& key) {
 // request, and are compared by what a request could change: a stream (the downlink's consumer
 // group records read times) by its length and newest id, a device-online hash (refreshed by the
 // broker every 30 s) by its fields, the live downlinks (heartbeats every 1.5 s) by their names.
-RedisState Snapshot(const TestStack& stack) {
+RedisState Snapshot(TestStack& stack) {
   RedisState out;
-  std::string cursor = "0";
-  do {
-    RedisValue page = RedisOrDie(stack, {"SCAN", cursor, "COUNT", "1000"});
-    REQUIRE(page.elements.size() == 2);
-    cursor = page.elements[0].str;
-    for (const RedisValue& k : page.elements[1].elements) {
-      const std::string& key = k.str;
+  // Every master's keys in the cluster topology.
+  Result<std::vector<std::string>> keys = stack.RedisKeys();
+  REQUIRE_MESSAGE(keys.ok(), keys.status().ToString());
+  {
+    for (const std::string& key : *keys) {
       if (IsRateBucket(key)) continue;
       const std::string type = RedisOrDie(stack, {"TYPE", key}).str;
       KeyState s;
@@ -201,7 +199,7 @@ RedisState Snapshot(const TestStack& stack) {
       }
       out[key] = std::move(s);
     }
-  } while (cursor != "0");
+  }
   return out;
 }
 
@@ -226,7 +224,7 @@ std::string Diff(const RedisState& before, const RedisState& after,
 }
 
 // Snapshots until two in a row agree (the downlink has finished what setup gave it to do).
-RedisState QuietSnapshot(const TestStack& stack) {
+RedisState QuietSnapshot(TestStack& stack) {
   RedisState last = Snapshot(stack);
   for (int i = 0; i < 20; ++i) {
     auto start = Steady::now();
@@ -339,10 +337,11 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
   SendToOk(http, bob, "group:vg", "bg-1");
 
   // The victims' devices, alice's device, and a watcher on the service account that sees
-  // whatever the broker routes on the downlink's topics.
+  // whatever the broker routes on the downlink's topics: on alice's broker, where her attacks
+  // land (with several brokers, hers is the only one she can connect to).
   const std::string service_token = ServiceToken(stack);
-  MqttDevice bob_phone(stack.mqtt_port()), carol_phone(stack.mqtt_port()),
-      alice_phone(stack.mqtt_port()), watch(stack.mqtt_port());
+  MqttDevice bob_phone(stack.mqtt()), carol_phone(stack.mqtt()), alice_phone(stack.mqtt()),
+      watch(stack.mqtt().PortFor("alice"));
   ConnectDevice(bob_phone, bob, stack, kConnectTimeout);
   REQUIRE(bob_phone.Subscribe({"courier/r/vroom"}) == std::vector<int>{1});
   ConnectDevice(carol_phone, carol, stack, kConnectTimeout);
@@ -768,7 +767,7 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
   std::vector<std::future<std::pair<bool, std::string>>> outcomes;
   for (const ConnectAttack& a : connects) {
     outcomes.push_back(std::async(std::launch::async, [&stack, &a] {
-      MqttDevice d(stack.mqtt_port());
+      MqttDevice d(stack.mqtt());
       bool in = d.Connect(a.client_id, a.username, a.password, a.keepalive, kConnectTimeout);
       std::string error = d.last_error();
       if (in) d.Disconnect();
@@ -936,17 +935,25 @@ TEST_CASE("security: every attack on the uplink and the broker is refused, and n
 // ----- Login and registration limits.
 
 // The calls of one Redis command so far (INFO commandstats), e.g. "hget": the password hash is
-// read with HGET, so an unchanged count means no login was checked against a password.
-long long CommandCalls(const TestStack& stack, const std::string& command) {
-  const std::string info = RedisOrDie(stack, {"INFO", "commandstats"}).str;
-  const std::string field = "cmdstat_" + command + ":calls=";
-  size_t at = info.find(field);
-  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+// read with HGET, so an unchanged count means no login was checked against a password. Summed
+// over every master in the cluster topology.
+long long CommandCalls(TestStack& stack, const std::string& command) {
+  long long calls = 0;
+  for (const Result<RedisValue>& r : stack.RedisCommandOnMasters({"INFO", "commandstats"})) {
+    REQUIRE_MESSAGE(r.ok(), "INFO: " << r.status().ToString());
+    const std::string& info = r->str;
+    const std::string field = "cmdstat_" + command + ":calls=";
+    size_t at = info.find(field);
+    calls += at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+  }
+  return calls;
 }
 
-// The keys matching `pattern` (KEYS: fine on a test's small Redis).
-size_t KeyCount(const TestStack& stack, const std::string& pattern) {
-  return RedisOrDie(stack, {"KEYS", pattern}).elements.size();
+// The keys matching `pattern` (on every master in the cluster topology).
+size_t KeyCount(TestStack& stack, const std::string& pattern) {
+  Result<std::vector<std::string>> keys = stack.RedisKeys(pattern);
+  REQUIRE_MESSAGE(keys.ok(), keys.status().ToString());
+  return keys->size();
 }
 
 HttpResponse LoginAs(const HttpClient& http, const std::string& user, const std::string& password,

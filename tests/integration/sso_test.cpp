@@ -49,7 +49,7 @@ TEST_CASE(
   Login alice = LogIn(http, "alice", "phone");
   Login carol = LogIn(http, "carol", "phone");
   Login old_login = LogIn(http, "bob", "phone", "ios");
-  MqttDevice old_phone(stack.mqtt_port());
+  MqttDevice old_phone(stack.mqtt());
   ConnectDevice(old_phone, old_login, stack);
 
   // Things the old session could act on: its group, a pending friend request to it, a room,
@@ -150,7 +150,7 @@ TEST_CASE(
   Login alice = LogIn(http, "alice", "phone");
   Login old_login = LogIn(http, "bob", "phone", "ios");
   Login tablet_login = LogIn(http, "bob", "tablet", "android");
-  MqttDevice old_phone(stack.mqtt_port()), tablet(stack.mqtt_port());
+  MqttDevice old_phone(stack.mqtt()), tablet(stack.mqtt());
   ConnectDevice(old_phone, old_login, stack);
   ConnectDevice(tablet, tablet_login, stack);
   CreateGroup(http, alice, "pals", {"bob"});
@@ -158,7 +158,7 @@ TEST_CASE(
 
   Login new_login = LogIn(http, "bob", "phone2", "ios");
   REQUIRE_MESSAGE(old_phone.WaitForDisconnect(5000ms), stack.AllLogTails());
-  MqttDevice again(stack.mqtt_port());
+  MqttDevice again(stack.mqtt());
   CHECK_FALSE(again.Connect(old_login.client_id(), "bob", old_login.token, std::chrono::seconds(30),
                             5000ms));
 
@@ -196,7 +196,7 @@ TEST_CASE(
   for (const char* u : {"alice", "bob"}) Register(http, u);
   Login alice = LogIn(http, "alice", "phone");
   Login old_login = LogIn(http, "bob", "phone", "ios");
-  MqttDevice old_phone(stack.mqtt_port());
+  MqttDevice old_phone(stack.mqtt());
   ConnectDevice(old_phone, old_login, stack);
 
   // A busy device: messages keep arriving while the user logs in on another phone (broker_acl_test
@@ -215,7 +215,7 @@ TEST_CASE(
     REQUIRE(control.size() == 1);
     CHECK(control[0].json["type"] == "control");
   }
-  MqttDevice again(stack.mqtt_port());
+  MqttDevice again(stack.mqtt());
   CHECK_FALSE(again.Connect(old_login.client_id(), "bob", old_login.token, std::chrono::seconds(30),
                             5000ms));
   CHECK(http.Get("/v1/sync", new_login.token).status == 200);

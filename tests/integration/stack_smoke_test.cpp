@@ -22,7 +22,7 @@ TEST_CASE("a test stack is healthy and ready, and its broker refuses a garbage p
   HttpResponse readyz = http.Get("/readyz");
   CHECK_MESSAGE(readyz.status == 200, readyz.Describe());
 
-  MqttDevice device(stack.mqtt_port());
+  MqttDevice device(stack.mqtt());
   CHECK_FALSE(device.Connect("mallory:laptop", "mallory", "not-a-token"));
   CHECK_FALSE(device.Connected());
   MESSAGE("refused as expected: " << device.last_error());
@@ -58,9 +58,9 @@ TEST_CASE("a logged-in device connects with its mqtt block and only gets its own
   Register(http, "alice");
   const Login alice = LogIn(http, "alice", "phone");
   const nlohmann::json& mqtt = alice.mqtt;
-  CHECK(mqtt["port"] == stack.mqtt_port());
+  CHECK(mqtt["port"] == stack.mqtt().PortFor("alice"));
 
-  MqttDevice phone(stack.mqtt_port());
+  MqttDevice phone(stack.mqtt());
   REQUIRE_MESSAGE(phone.Connect(mqtt["client_id"], mqtt["username"], mqtt["password"]),
                   phone.last_error() << "\n"
                                      << stack.LogTail(Component::kBroker));

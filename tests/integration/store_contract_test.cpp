@@ -22,13 +22,8 @@ TestStackOptions RedisOnly() {
   return o;
 }
 
-// A client configuration for the stack's Redis.
-RedisConfig RedisConfigOf(const TestStack& stack) {
-  RedisConfig config;
-  config.host = TestStack::kHost;
-  config.port = stack.redis_port();
-  return config;
-}
+// A client configuration for the stack's Redis (one Redis, or the cluster topology's cluster).
+RedisConfig RedisConfigOf(const TestStack& stack) { return stack.redis_config(); }
 
 TEST_CASE("store contract: RedisMessageStore keeps the MessageStore contract on a real Redis") {
   // doctest runs this body once per SUBCASE of the contract; each run gets its own Redis and,
