@@ -82,8 +82,13 @@ RedisConnection::RedisConnection(std::unique_ptr<RedisClusterConnection> cluster
 RedisConnection::~RedisConnection() = default;
 
 Result<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const RedisConfig& config) {
+  return Connect(config, nullptr);
+}
+
+Result<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
+    const RedisConfig& config, std::shared_ptr<ClusterNodeHealth> cluster_health) {
   if (!config.cluster.empty()) {
-    auto cluster = RedisClusterConnection::Connect(config);
+    auto cluster = RedisClusterConnection::Connect(config, std::move(cluster_health));
     if (!cluster.ok()) return cluster.status();
     return std::unique_ptr<RedisConnection>(new RedisConnection(std::move(*cluster)));
   }
@@ -163,7 +168,10 @@ Result<RedisValue> RedisConnection::Eval(const RedisScript& script,
 }
 
 RedisPool::RedisPool(RedisConfig config, int size)
-    : config_(std::move(config)), free_slots_(size) {}
+    : config_(std::move(config)),
+      cluster_health_(config_.cluster.empty() ? nullptr
+                                              : RedisClusterConnection::MakeHealth(config_)),
+      free_slots_(size) {}
 
 RedisPool::Lease::~Lease() {
   if (pool_ != nullptr && c_ != nullptr) pool_->Release(std::move(c_));
@@ -210,7 +218,7 @@ Result<RedisPool::Lease> RedisPool::Acquire() {
   }
   if (conn != nullptr && !conn->LooksAlive()) conn.reset();
   if (conn == nullptr) {
-    auto fresh = RedisConnection::Connect(config_);
+    auto fresh = RedisConnection::Connect(config_, cluster_health_);
     if (!fresh.ok()) {
       Release(nullptr);
       return fresh.status();

@@ -58,6 +58,7 @@ class RedisScript {
 };
 
 class RedisClusterConnection;
+class ClusterNodeHealth;
 
 // One connection: to one Redis, or, in cluster mode, to the masters of a Redis Cluster (one
 // connection per master, opened as needed). Not thread-safe: one owner at a time (see RedisPool).
@@ -66,6 +67,10 @@ class RedisConnection {
   // Unavailable if Redis can't be reached within the connect timeout. In cluster mode: Unavailable
   // when no seed answers CLUSTER SLOTS, InvalidField for a malformed seed list.
   static Result<std::unique_ptr<RedisConnection>> Connect(const RedisConfig& config);
+  // Cluster mode: with the failed-node record shared by a pool's connections
+  // (common/redis_cluster_connection.h); ignored for a single Redis.
+  static Result<std::unique_ptr<RedisConnection>> Connect(
+      const RedisConfig& config, std::shared_ptr<ClusterNodeHealth> cluster_health);
 
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
@@ -111,7 +116,9 @@ class RedisConnection {
 // timed out, broken mid-command), every Acquire in the next kFailFastMs is Unavailable at once,
 // and after that one caller at a time tries Redis again while the others still fail at once,
 // until one succeeds. Without it, a frozen Redis makes every request wait the command timeout,
-// and requests beyond the HTTP workers queue behind them: N × timeout ÷ workers.
+// and requests beyond the HTTP workers queue behind them: N × timeout ÷ workers. In cluster mode
+// the connections share what they learn of each node instead (ClusterNodeHealth), so that one
+// failed master does not fail the others' keys; the breaker then trips when no node answers.
 class RedisPool {
  public:
   static constexpr int64_t kFailFastMs = 1000;
@@ -147,6 +154,7 @@ class RedisPool {
   void Release(std::unique_ptr<RedisConnection> c);
 
   const RedisConfig config_;
+  const std::shared_ptr<ClusterNodeHealth> cluster_health_;  // cluster mode; else null
   std::mutex mu_;
   std::condition_variable cv_;
   int free_slots_;                                      // GUARDED_BY(mu_)

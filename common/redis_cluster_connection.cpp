@@ -17,16 +17,70 @@ bool IsError(const RedisValue& v) { return v.type == RedisValue::Type::kError; }
 
 }  // namespace
 
+bool ClusterNodeHealth::MayUse(const RedisNodeAddress& node, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = failed_.find(node);
+  if (it == failed_.end()) return true;
+  if (now_ms < it->second.pause_until_ms || now_ms < it->second.probe_until_ms) return false;
+  it->second.probe_until_ms = now_ms + probe_ms_;  // this caller tries it; the others wait
+  return true;
+}
+
+void ClusterNodeHealth::Failed(const RedisNodeAddress& node, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  failed_[node] = Failure{now_ms + pause_ms_, 0};
+}
+
+void ClusterNodeHealth::Succeeded(const RedisNodeAddress& node) {
+  std::lock_guard lock(mu_);
+  if (!failed_.empty()) failed_.erase(node);
+}
+
+bool ClusterNodeHealth::BeginRefresh() {
+  std::lock_guard lock(mu_);
+  if (refreshing_) return false;
+  refreshing_ = true;
+  return true;
+}
+
+void ClusterNodeHealth::EndRefresh() {
+  std::lock_guard lock(mu_);
+  refreshing_ = false;
+}
+
+void ClusterNodeHealth::PublishMap(const ClusterRoutingTable& table) {
+  std::lock_guard lock(mu_);
+  map_ = table;
+}
+
+std::optional<ClusterRoutingTable> ClusterNodeHealth::LatestMap() {
+  std::lock_guard lock(mu_);
+  return map_;
+}
+
 RedisClusterConnection::RedisClusterConnection(RedisConfig config,
-                                               std::vector<RedisNodeAddress> seeds)
-    : config_(std::move(config)), seeds_(std::move(seeds)) {}
+                                               std::vector<RedisNodeAddress> seeds,
+                                               std::shared_ptr<ClusterNodeHealth> health)
+    : config_(std::move(config)), seeds_(std::move(seeds)), health_(std::move(health)) {}
+
+std::shared_ptr<ClusterNodeHealth> RedisClusterConnection::MakeHealth(const RedisConfig& config) {
+  // A caller trying a node again takes at most a connect and a command; a little more, so that
+  // a slow answer is not mistaken for an abandoned try.
+  return std::make_shared<ClusterNodeHealth>(
+      kNodeRetryMs, int64_t{config.connect_timeout_ms} + config.command_timeout_ms + 500);
+}
 
 Result<std::unique_ptr<RedisClusterConnection>> RedisClusterConnection::Connect(
-    const RedisConfig& config) {
+    const RedisConfig& config, std::shared_ptr<ClusterNodeHealth> health) {
   Result<std::vector<RedisNodeAddress>> seeds = ParseRedisSeedList(config.cluster);
   if (!seeds.ok()) return seeds.status();
+  if (health == nullptr) health = MakeHealth(config);
   std::unique_ptr<RedisClusterConnection> conn(
-      new RedisClusterConnection(config, std::move(*seeds)));
+      new RedisClusterConnection(config, std::move(*seeds), std::move(health)));
+  // Another connection of the pool read the map: start from it (node connections open as
+  // commands need them; a stale entry is corrected as any other).
+  conn->table_ = conn->health_->LatestMap();
+  if (conn->table_) return conn;
   if (Status s = conn->Refresh(); !s.ok()) return s;
   return conn;
 }
@@ -39,9 +93,13 @@ std::optional<RedisNodeAddress> RedisClusterConnection::NodeForKey(std::string_v
 Status RedisClusterConnection::RefreshIfDue() {
   if (table_ && !refresh_due_) return Status::Ok();
   if (table_ && SteadyNowMs() - last_refresh_ms_ < kMinRefreshIntervalMs) return Status::Ok();
-  Status s = Refresh();
+  if (!table_) return Refresh();
+  // Another connection of the pool is re-reading it: keep routing by this map meanwhile.
+  if (!health_->BeginRefresh()) return Status::Ok();
+  Refresh();
+  health_->EndRefresh();
   // A stale map still routes most slots right, and MOVED corrects the rest.
-  return table_ ? Status::Ok() : s;
+  return Status::Ok();
 }
 
 Status RedisClusterConnection::Refresh() {
@@ -63,6 +121,10 @@ Status RedisClusterConnection::Refresh() {
   Status last = Status::Unavailable("redis cluster: no node to ask for the slot map");
   bool reached_any = false;
   for (const RedisNodeAddress& node : candidates) {
+    // Nodes that don't answer cost a timeout each: with a map to go on, one re-read spends at
+    // most the command timeout on them (the next one goes on where the failures left off:
+    // those nodes are paused then). Without one, every candidate is worth its wait.
+    if (table_ && SteadyNowMs() - last_refresh_ms_ >= config_.command_timeout_ms) break;
     Result<RedisConnection*> conn = NodeConnection(node);
     if (!conn.ok()) {
       last = conn.status();
@@ -73,6 +135,7 @@ Status RedisClusterConnection::Refresh() {
       last = NodeFailed(node, reply.status());
       continue;
     }
+    NodeAnswered(node);
     reached_any = true;
     if (IsError(*reply)) {
       // E.g. "ERR This instance has cluster support disabled": a single Redis named as a seed.
@@ -91,6 +154,7 @@ Status RedisClusterConnection::Refresh() {
       continue;
     }
     table_.emplace(std::move(*map));
+    health_->PublishMap(*table_);
     refresh_due_ = false;
     unreachable_ = false;
     // Connections to nodes that are no longer masters (a demoted master) are of no more use.
@@ -106,19 +170,18 @@ Status RedisClusterConnection::Refresh() {
 }
 
 Result<RedisConnection*> RedisClusterConnection::NodeConnection(const RedisNodeAddress& node) {
+  // A node that failed just now (for any connection of the pool) is not waited for again, also
+  // not on a connection that still looks open: a frozen node's socket does.
+  if (!health_->MayUse(node, SteadyNowMs())) {
+    return Status::Unavailable("redis cluster node " + node.ToString() +
+                               " failed just now; retrying shortly");
+  }
   if (auto it = nodes_.find(node); it != nodes_.end()) {
     if (it->second->LooksAlive()) return it->second.get();
     // Closed while idle (the node restarted or died): nothing was sent on it, so reconnecting
     // is safe; the topology may have changed with it.
     nodes_.erase(it);
     refresh_due_ = true;
-  }
-  if (auto it = retry_after_ms_.find(node); it != retry_after_ms_.end()) {
-    if (SteadyNowMs() < it->second) {
-      return Status::Unavailable("redis cluster node " + node.ToString() +
-                                 " failed just now; retrying shortly");
-    }
-    retry_after_ms_.erase(it);
   }
   RedisConfig single = config_;
   single.cluster.clear();
@@ -133,7 +196,7 @@ Result<RedisConnection*> RedisClusterConnection::NodeConnection(const RedisNodeA
 
 Status RedisClusterConnection::NodeFailed(const RedisNodeAddress& node, const Status& why) {
   nodes_.erase(node);
-  retry_after_ms_[node] = SteadyNowMs() + kNodeRetryMs;
+  health_->Failed(node, SteadyNowMs());
   refresh_due_ = true;
   return Status::Unavailable("redis cluster node " + node.ToString() + ": " + why.message());
 }
@@ -178,6 +241,7 @@ Result<RedisValue> RedisClusterConnection::FollowRedirects(const std::vector<std
       if (!r.ok()) return NodeFailed(target, r.status());
       reply = std::move(*r);
     }
+    NodeAnswered(target);
     if (Status s = ClusterErrorStatus(args, reply, target); !s.ok()) return s;
     std::optional<Redirect> next = IsError(reply) ? ParseRedirect(reply.str) : std::nullopt;
     if (!next) return reply;
@@ -193,6 +257,8 @@ Result<RedisValue> RedisClusterConnection::FollowRedirects(const std::vector<std
 Result<std::vector<RedisValue>> RedisClusterConnection::Pipeline(
     const std::vector<std::vector<std::string>>& commands) {
   if (Status s = RefreshIfDue(); !s.ok()) return s;
+  // The map was just asked of every node there is to ask, and none answered: so won't this.
+  if (unreachable_) return Status::Unavailable("redis cluster: no node answers");
   // Keyless commands go to a node already connected rather than open a new connection.
   std::optional<RedisNodeAddress> any;
   if (!nodes_.empty()) any = nodes_.begin()->first;
@@ -210,6 +276,7 @@ Result<std::vector<RedisValue>> RedisClusterConnection::Pipeline(
     for (size_t i : batch.commands) part.push_back(commands[i]);
     Result<std::vector<RedisValue>> got = (*conn)->Pipeline(part);
     if (!got.ok()) return NodeFailed(batch.node, got.status());
+    NodeAnswered(batch.node);
     for (size_t j = 0; j < batch.commands.size(); ++j) {
       const size_t i = batch.commands[j];
       // A command sent to every master answers with the first error, else the first reply.

@@ -19,14 +19,27 @@
 //     is picked up. A node connection the server closed while idle is noticed before use and
 //     reopened (nothing was sent on it).
 //   - The map is re-read at most every kMinRefreshIntervalMs, from a connected node, else a
-//     known master, else a seed.
+//     known master, else a seed; one re-read tries further nodes only until it has spent the
+//     command timeout.
+//   - What a node's failure teaches is shared by the connections of one pool (ClusterNodeHealth,
+//     given by RedisPool): once one of them has timed out on a node, the others fail at once for
+//     that node's slots instead of each waiting out its own timeout; after kNodeRetryMs one
+//     caller at a time tries the node again. Likewise one of them at a time re-reads the map
+//     when it is due (the others keep routing by theirs), and a new connection of the pool
+//     starts from the map last read rather than asking the seeds (the first of which may be the
+//     node that hangs). A call whose re-read reached no node at all fails at once. So a frozen or
+//     unreachable cluster costs a pool about one command timeout (two for the caller that
+//     re-reads the map), as a single frozen Redis costs one (RedisPool's breaker), while one
+//     failed master costs only its own slots.
 //
-// Thread-safety: not thread-safe; one owner at a time, like RedisConnection.
+// Thread-safety: RedisClusterConnection is not thread-safe; one owner at a time, like
+// RedisConnection. ClusterNodeHealth is thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +51,41 @@
 
 namespace courier {
 
+// The nodes of a cluster that failed recently, shared by the connections of one pool.
+class ClusterNodeHealth {
+ public:
+  // `pause_ms`: how long a failed node is skipped; `probe_ms`: how long one caller may take to
+  // try it again before another may (a bound on connect plus command time).
+  ClusterNodeHealth(int64_t pause_ms, int64_t probe_ms)
+      : pause_ms_(pause_ms), probe_ms_(probe_ms) {}
+
+  // Whether the caller may use `node` now: false during its pause after a failure, and while
+  // another caller is trying it again; true otherwise (the caller may be that one: it reports
+  // the outcome with Failed or Succeeded).
+  bool MayUse(const RedisNodeAddress& node, int64_t now_ms);
+  void Failed(const RedisNodeAddress& node, int64_t now_ms);
+  void Succeeded(const RedisNodeAddress& node);
+
+  // One re-read of the slot map at a time: true if the caller may do it now (then EndRefresh).
+  bool BeginRefresh();
+  void EndRefresh();
+  // The slot map a connection of the pool read last, for new connections.
+  void PublishMap(const ClusterRoutingTable& table);
+  std::optional<ClusterRoutingTable> LatestMap();
+
+ private:
+  struct Failure {
+    int64_t pause_until_ms = 0;
+    int64_t probe_until_ms = 0;  // someone is trying it again until then
+  };
+  const int64_t pause_ms_;
+  const int64_t probe_ms_;
+  std::mutex mu_;
+  std::map<RedisNodeAddress, Failure> failed_;  // GUARDED_BY(mu_)
+  bool refreshing_ = false;                     // GUARDED_BY(mu_)
+  std::optional<ClusterRoutingTable> map_;      // GUARDED_BY(mu_)
+};
+
 class RedisClusterConnection {
  public:
   static constexpr int kMaxRedirects = 5;
@@ -46,7 +94,11 @@ class RedisClusterConnection {
 
   // REQUIRES: !config.cluster.empty(). InvalidField for a malformed seed list; Unavailable when
   // no seed answers CLUSTER SLOTS with a usable map (the error quotes the last seed's answer).
-  static Result<std::unique_ptr<RedisClusterConnection>> Connect(const RedisConfig& config);
+  // `health` is shared with the other connections of a pool; null: this connection's own.
+  static Result<std::unique_ptr<RedisClusterConnection>> Connect(
+      const RedisConfig& config, std::shared_ptr<ClusterNodeHealth> health = nullptr);
+  // The ClusterNodeHealth a pool shares among its connections to the cluster `config` names.
+  static std::shared_ptr<ClusterNodeHealth> MakeHealth(const RedisConfig& config);
 
   RedisClusterConnection(const RedisClusterConnection&) = delete;
   RedisClusterConnection& operator=(const RedisClusterConnection&) = delete;
@@ -66,7 +118,8 @@ class RedisClusterConnection {
   std::optional<RedisNodeAddress> NodeForKey(std::string_view key) const;
 
  private:
-  RedisClusterConnection(RedisConfig config, std::vector<RedisNodeAddress> seeds);
+  RedisClusterConnection(RedisConfig config, std::vector<RedisNodeAddress> seeds,
+                         std::shared_ptr<ClusterNodeHealth> health);
 
   // Re-reads the map when due; OK with the old map if that fails but a map exists.
   Status RefreshIfDue();
@@ -76,6 +129,8 @@ class RedisClusterConnection {
   Result<RedisConnection*> NodeConnection(const RedisNodeAddress& node);
   // Records a failed node: connection dropped, retry pause, map re-read before the next call.
   Status NodeFailed(const RedisNodeAddress& node, const Status& why);
+  // Records that `node` answered.
+  void NodeAnswered(const RedisNodeAddress& node) { health_->Succeeded(node); }
   // Follows a redirect reply to `args` received from `from`, up to kMaxRedirects.
   Result<RedisValue> FollowRedirects(const std::vector<std::string>& args, Redirect redirect,
                                      const RedisNodeAddress& from);
@@ -88,7 +143,7 @@ class RedisClusterConnection {
   const std::vector<RedisNodeAddress> seeds_;
   std::optional<ClusterRoutingTable> table_;
   std::map<RedisNodeAddress, std::unique_ptr<RedisConnection>> nodes_;
-  std::map<RedisNodeAddress, int64_t> retry_after_ms_;  // steady clock
+  std::shared_ptr<ClusterNodeHealth> health_;  // failed nodes; shared with the pool
   bool refresh_due_ = false;
   int64_t last_refresh_ms_ = 0;
   bool unreachable_ = false;

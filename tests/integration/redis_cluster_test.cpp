@@ -4,6 +4,7 @@
 // during one, and ride out a master's death (Unavailable until its replica is promoted, then
 // success on the same connection) and a manual failover (transparent).
 #include <doctest/doctest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -403,6 +404,127 @@ TEST_CASE("cluster: a master's death and a manual failover, on the same connecti
   REQUIRE(cluster.WaitForStable().ok());
   CHECK(cluster.RoleOf(dead) == RedisCluster::Role::kReplica);
   CHECK(OkOrDie(conn->Command({"GET", k.keys[0]})).str == "after-failover");
+}
+
+// A pool of 16 (the uplink's workers) serving 48 commands, 3 per thread: each thread's commands,
+// timed from the start as requests queued behind busy workers would be.
+struct Outcomes {
+  int ok = 0, unavailable = 0, other = 0;
+  int64_t slowest_thread_ms = 0;  // the last command's end, from the start
+  int64_t slowest_ok_ms = 0;      // the slowest single command that succeeded
+  std::string errors;             // one failure per key, for the messages
+};
+Outcomes Burst(RedisPool& pool, const std::vector<std::string>& keys_by_thread) {
+  struct PerThread {
+    int ok = 0, unavailable = 0, other = 0;
+    int64_t end_ms = 0, slowest_ok_ms = 0;
+    std::string error;
+  };
+  std::vector<PerThread> per(keys_by_thread.size());
+  const auto start = Steady::now();
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < keys_by_thread.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 3; ++i) {
+        const auto before = Steady::now();
+        Result<RedisValue> r = pool.Command({"GET", keys_by_thread[t]});
+        const int64_t took =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - before).count();
+        if (r.ok()) {
+          ++per[t].ok;
+          per[t].slowest_ok_ms = std::max(per[t].slowest_ok_ms, took);
+        } else {
+          ++(r.status().code() == Status::Code::kUnavailable ? per[t].unavailable : per[t].other);
+          if (per[t].error.empty()) {
+            per[t].error = std::to_string(took) + " ms: " + r.status().ToString();
+          }
+        }
+      }
+      per[t].end_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - start).count();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  Outcomes out;
+  for (const PerThread& p : per) {
+    out.ok += p.ok;
+    out.unavailable += p.unavailable;
+    out.other += p.other;
+    out.slowest_thread_ms = std::max(out.slowest_thread_ms, p.end_ms);
+    out.slowest_ok_ms = std::max(out.slowest_ok_ms, p.slowest_ok_ms);
+    if (!p.error.empty() &&
+        out.errors.find(p.error.substr(p.error.find(':'))) == std::string::npos) {
+      out.errors += p.error + "\n";
+    }
+  }
+  return out;
+}
+
+// Every key answered by the pool again, within `timeout`.
+bool ServedAgain(RedisPool& pool, const std::vector<std::string>& keys,
+                 std::chrono::seconds timeout) {
+  const auto deadline = Steady::now() + timeout;
+  while (Steady::now() < deadline) {
+    bool all = true;
+    for (const std::string& k : keys) all = pool.Command({"GET", k}).ok() && all;
+    if (all) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+TEST_CASE(
+    "cluster: a frozen cluster costs a pool one command timeout, not one per connection; a "
+    "frozen master costs only its own keys") {
+  // What a single Redis gets from RedisPool's breaker (redis_fault_test, "a frozen Redis"): once
+  // one pooled connection has timed out, the others fail fast. On a cluster the connections
+  // share what they learn of each node (ClusterNodeHealth).
+  RedisCluster cluster;
+  const RedisConfig config = cluster.redis_config();  // connect 500 ms, command 2 s
+  RedisPool pool(config, 16);
+  const KeyPerMaster k = OneKeyPerMaster(cluster, "freeze-");
+  for (size_t i = 0; i < 3; ++i) OkOrDie(pool.Command({"SET", k.keys[i], "v"}));
+  std::vector<std::string> keys_by_thread;
+  for (size_t t = 0; t < 16; ++t) keys_by_thread.push_back(k.keys[t % 3]);
+  // Every pooled connection open, with the slot map and a socket to each master.
+  Outcomes warm = Burst(pool, keys_by_thread);
+  REQUIRE(warm.ok == 48);
+
+  struct ThawAll {
+    RedisCluster& c;
+    ~ThawAll() {
+      for (size_t i = 0; i < c.size(); ++i) c.process(i).Signal(SIGCONT);
+    }
+  } thaw{cluster};
+
+  // ----- Every node frozen: the sockets stay open, nothing answers.
+  for (size_t i = 0; i < cluster.size(); ++i) REQUIRE(cluster.process(i).Signal(SIGSTOP));
+  Outcomes frozen = Burst(pool, keys_by_thread);
+  std::printf(
+      "redis_cluster: frozen cluster: %d Unavailable of 48, the last thread done after %lld ms\n",
+      frozen.unavailable, static_cast<long long>(frozen.slowest_thread_ms));
+  CHECK_MESSAGE(frozen.unavailable == 48, frozen.errors);
+  // One command timeout (2 s) and one bounded re-read of the map (2 s) at most: far below the
+  // 3 × 2 s a thread would wait if every command found out for itself.
+  CHECK_MESSAGE(frozen.slowest_thread_ms < 5000, frozen.errors);
+  for (size_t i = 0; i < cluster.size(); ++i) REQUIRE(cluster.process(i).Signal(SIGCONT));
+  REQUIRE(cluster.WaitForStable().ok());
+  CHECK(ServedAgain(pool, k.keys, 15s));
+
+  // ----- One master frozen: its keys fail (and may come back once its replica is promoted);
+  // the other masters' keys are answered throughout, none of them after waiting out a timeout.
+  const size_t frozen_master = *cluster.MasterOfKey(k.keys[0]);
+  REQUIRE(cluster.process(frozen_master).Signal(SIGSTOP));
+  Outcomes one = Burst(pool, keys_by_thread);
+  std::printf("redis_cluster: one master frozen: %d ok, %d Unavailable; slowest ok %lld ms\n",
+              one.ok, one.unavailable, static_cast<long long>(one.slowest_ok_ms));
+  CHECK(one.other == 0);
+  CHECK_MESSAGE(one.ok >= 30, one.errors);  // 10 threads on keys[1] and keys[2]: 30 commands
+  CHECK(one.slowest_ok_ms < 2000);
+  CHECK(one.slowest_thread_ms < 5000);
+  REQUIRE(cluster.process(frozen_master).Signal(SIGCONT));
+  REQUIRE(cluster.WaitForStable().ok());
+  CHECK(ServedAgain(pool, k.keys, 15s));
 }
 
 TEST_CASE("cluster: the broker plugin checks sessions and marks presence on the cluster") {
