@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
           one.port = broker.port;
           return std::make_unique<MqttPublisher>(one, client_id, &jwt, &clock);
         },
-        &metrics);
+        &metrics, client_id);
   };
   DeliveryWorkerOptions options;
   options.topic_root = config.mqtt.topic_root;
