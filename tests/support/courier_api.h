@@ -4,7 +4,7 @@
 //
 //   Register(http, "bob");
 //   Login bob = LogIn(http, "bob", "phone", "ios");
-//   MqttDevice phone(stack.mqtt_port());
+//   MqttDevice phone(stack.mqtt());  // meets bob's broker
 //   ConnectDevice(phone, bob, stack);
 //   json reply = SendOk(http, alice, "bob", "c-1", json{{"text", "hi"}});
 //   REQUIRE(WaitForSeq(phone, bob.inbox(), 1));

@@ -4,11 +4,37 @@
 
 #include <mqtt/async_client.h>
 #include <algorithm>
+#include <stdexcept>
+
+#include "common/broker_ring.h"
 
 namespace courier::testing {
 
-MqttDevice::MqttDevice(int port, std::string host)
-    : uri_("tcp://" + host + ":" + std::to_string(port)) {}
+namespace {
+std::string Uri(const std::string& host, int port) {
+  return "tcp://" + host + ":" + std::to_string(port);
+}
+}  // namespace
+
+int MqttTarget::PortFor(std::string_view user_id) const {
+  if (ports.empty()) throw std::invalid_argument("MqttTarget: no broker ports");
+  if (!by_user_hash) return ports.front();
+  std::vector<BrokerAddress> brokers;
+  for (int port : ports) {
+    Result<BrokerAddress> a = ParseBrokerAddress(host + ":" + std::to_string(port));
+    if (!a.ok()) throw std::invalid_argument("MqttTarget: " + a.status().ToString());
+    brokers.push_back(std::move(*a));
+  }
+  Result<BrokerRing> ring = BrokerRing::Create(std::move(brokers));
+  if (!ring.ok()) throw std::invalid_argument("MqttTarget: " + ring.status().ToString());
+  return ring->BrokerFor(user_id).port;
+}
+
+MqttDevice::MqttDevice(int port, std::string host) : uri_(Uri(host, port)) {}
+
+MqttDevice::MqttDevice(MqttTarget target)
+    : uri_(Uri(target.host, target.ports.empty() ? 0 : target.ports.front())),
+      target_(std::move(target)) {}
 
 MqttDevice::~MqttDevice() {
   Disconnect(std::chrono::milliseconds(2000));
@@ -28,6 +54,7 @@ bool MqttDevice::Connect(const std::string& client_id, const std::string& userna
     client_.reset();
   }
   client_id_ = client_id;
+  if (target_) uri_ = Uri(target_->host, target_->PortFor(username));
   try {
     client_ = std::make_unique<mqtt::async_client>(uri_, client_id);
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {

@@ -1,7 +1,7 @@
 // A test device on the downlink: one MQTT connection (Paho C++ async_client, MQTT 3.1.1) that
 // records every message it receives, so a test can wait for pushes and look at them.
 //
-//   MqttDevice phone(stack.mqtt_port());
+//   MqttDevice phone(stack.mqtt());                  // the broker of its user, chosen at Connect()
 //   REQUIRE(phone.Connect("bob:phone", "bob", token));
 //   CHECK(phone.Subscribe({"courier/u/bob"}) == std::vector<int>{1});
 //   REQUIRE(phone.WaitFor([](const MqttMessage& m) { return m.json.value("seq", 0) == 1; }));
@@ -20,7 +20,9 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mqtt {
@@ -39,6 +41,18 @@ struct MqttMessage {
   std::chrono::steady_clock::time_point received_at;
 };
 
+// Where devices connect when a deployment has several brokers: the brokers' ports in list order
+// and how users are assigned to them (TestStack::mqtt() makes one). A small value.
+struct MqttTarget {
+  std::string host = "127.0.0.1";
+  std::vector<int> ports;     // the brokers, in list order
+  bool by_user_hash = false;  // false: every user on ports[0]
+  // The broker port of `user_id`: ports[0], or with by_user_hash the broker that
+  // courier::BrokerRing (common/broker_ring.h, the servers' own assignment) picks among
+  // "<host>:<port>" of every port. Throws std::invalid_argument for an empty or invalid list.
+  int PortFor(std::string_view user_id) const;
+};
+
 // SUBACK code of a refused subscription (MQTT 3.1.1).
 inline constexpr int kSubscriptionRefused = 0x80;
 
@@ -47,7 +61,10 @@ class MqttDevice {
   using Predicate = std::function<bool(const MqttMessage&)>;
   static constexpr std::chrono::milliseconds kDefaultTimeout{10000};
 
+  // A device of one broker, whoever its user: for tests that address that broker on purpose.
   explicit MqttDevice(int port, std::string host = "127.0.0.1");
+  // A device that meets its user's broker: Connect() picks target.PortFor(username).
+  explicit MqttDevice(MqttTarget target);
   // Disconnects (cleanly) if connected.
   ~MqttDevice();
   MqttDevice(const MqttDevice&) = delete;
@@ -97,13 +114,16 @@ class MqttDevice {
   // Why the last failed call failed ("" after a success).
   std::string last_error() const;
   const std::string& client_id() const { return client_id_; }
+  // The broker of the last Connect() ("tcp://host:port"; the fixed one before any).
+  const std::string& uri() const { return uri_; }
 
  private:
   void OnMessage(MqttMessage m);
   void OnConnectionLost(const std::string& cause);
   void SetError(std::string e) const;
 
-  const std::string uri_;
+  std::string uri_;
+  std::optional<MqttTarget> target_;  // set: uri_ is chosen at Connect() from the username
   std::string client_id_;
   std::unique_ptr<mqtt::async_client> client_;
 

@@ -69,6 +69,8 @@ class RedisCluster {
   std::optional<size_t> NodeOfPort(int port) const;
   // The PID of the node's process (its last one once it has stopped).
   pid_t pid(size_t node) const { return nodes_.at(node).process.pid(); }
+  // The node's process, e.g. to SIGSTOP it. Start/Stop/Kill go through this class.
+  ChildProcess& process(size_t node) { return nodes_.at(node).process; }
   // "127.0.0.1:p0,127.0.0.1:p1,...": every node, for --redis-cluster / plugin_opt_redis_cluster.
   std::string seeds() const;
   // A RedisConfig in cluster mode with seeds().

@@ -12,10 +12,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 
 #include "common/config.h"
+#include "tests/support/redis_cluster.h"
 
 namespace courier::testing {
 namespace {
@@ -113,6 +115,25 @@ std::string Unavailable(const std::string& what, ChildProcess& p) {
 
 }  // namespace
 
+const char* TopologyName(Topology t) {
+  switch (t) {
+    case Topology::kSingle:
+      return "single";
+    case Topology::kCluster:
+      return "cluster";
+  }
+  return "?";
+}
+
+Topology TopologyFromEnvironment() {
+  const char* value = std::getenv("COURIER_TEST_TOPOLOGY");
+  const std::string v = value == nullptr ? "" : value;
+  if (v.empty() || v == "single") return Topology::kSingle;
+  if (v == "cluster") return Topology::kCluster;
+  throw std::runtime_error("COURIER_TEST_TOPOLOGY='" + v +
+                           "' is not a topology: use 'single' (the default) or 'cluster'");
+}
+
 const char* ComponentName(Component c) {
   switch (c) {
     case Component::kRedis:
@@ -149,6 +170,9 @@ TestStack::TempDir::~TempDir() {
 }
 
 TestStack::TestStack(TestStackOptions options) : options_(std::move(options)) {
+  if (!options_.topology) options_.topology = TopologyFromEnvironment();
+  // The cluster topology: at least 3 brokers with a brokers file, users assigned by hash.
+  if (topology() == Topology::kCluster) options_.brokers = std::max(options_.brokers, 3);
   dir_ = temp_.path();
   fs::create_directories(dir_ + "/redis");
   fs::create_directories(dir_ + "/logs");
@@ -161,7 +185,15 @@ TestStack::TestStack(TestStackOptions options) : options_(std::move(options)) {
   }
   fs::permissions(secret_file_, fs::perms::owner_read | fs::perms::owner_write);
 
-  redis_port_ = FreePort();
+  if (topology() == Topology::kCluster) {
+    RedisClusterOptions cluster;  // 3 masters with a replica each, AOF on
+    cluster.redis_args = options_.redis_args;
+    cluster.stop_timeout = options_.stop_timeout;
+    cluster_ = std::make_unique<RedisCluster>(std::move(cluster));  // throws with the logs
+    redis_port_ = cluster_->port(0);
+  } else {
+    redis_port_ = FreePort();
+  }
   mqtt_port_ = FreePort();
   http_port_ = FreePort();
   metrics_port_ = FreePort();
@@ -170,19 +202,27 @@ TestStack::TestStack(TestStackOptions options) : options_(std::move(options)) {
   for (int i = 1; i < options_.brokers; ++i) extra_broker_ports_.push_back(FreePort());
   if (sharded()) WriteBrokerList();
 
-  StartOrThrow(Component::kRedis, WaitFor::kReady);
+  if (!clustered()) StartOrThrow(Component::kRedis, WaitFor::kReady);
   if (options_.start_broker) StartOrThrow(Component::kBroker, WaitFor::kReady);
   for (size_t i = 0; options_.start_broker && i < extra_broker_ports_.size(); ++i) {
-    const int port = extra_broker_ports_[i];
-    auto p = std::make_unique<ChildProcess>();
-    ChildSpec spec = SpecFor(Component::kBroker, port, "broker-" + std::to_string(i + 1));
-    spec.argv.back() = WriteBrokerConfig(i + 1, port);
-    Status s = p->Start(spec);
-    if (s.ok()) s = WaitReady(Component::kBroker, *p, WaitFor::kReady, port);
-    extra_brokers_.push_back(std::move(p));
+    extra_brokers_.push_back(std::make_unique<ChildProcess>());
+    Status s = StartExtraBroker(i + 1, WaitFor::kReady);
     if (!s.ok()) throw std::runtime_error("TestStack: extra broker: " + s.ToString());
   }
-  if (options_.start_downlink) StartOrThrow(Component::kDownlink, WaitFor::kReady);
+  if (options_.start_downlink) {
+    StartOrThrow(Component::kDownlink, WaitFor::kReady);
+    // The cluster topology's second downlink: the two share the delivery shards by lease.
+    for (int i = 0; clustered() && i < 1; ++i) {
+      tier_downlinks_.push_back(std::make_unique<ChildProcess>());
+      tier_downlink_ports_.push_back(FreePort());
+      Status s = StartTierDownlink(tier_downlinks_.size() - 1, WaitFor::kReady);
+      if (!s.ok()) throw std::runtime_error("TestStack: second downlink: " + s.ToString());
+    }
+    if (clustered()) {
+      Status s = WaitForShardBalance();
+      if (!s.ok()) throw std::runtime_error("TestStack: " + s.ToString());
+    }
+  }
   // Without a broker the uplink's /readyz stays 503: then it only has to be up.
   if (options_.start_uplink) {
     StartOrThrow(Component::kUplink, options_.start_broker ? WaitFor::kReady : WaitFor::kAlive);
@@ -204,10 +244,12 @@ Status TestStack::StopAll() {
   for (auto& p : extra_uplinks_) p->Stop(options_.stop_timeout);
   uplink_.Stop(options_.stop_timeout);
   for (auto& p : extra_downlinks_) p->Stop(options_.stop_timeout);
+  for (auto& p : tier_downlinks_) p->Stop(options_.stop_timeout);
   downlink_.Stop(options_.stop_timeout);
   for (auto& p : extra_brokers_) p->Stop(options_.stop_timeout);
   broker_.Stop(options_.stop_timeout);
   redis_.Stop(options_.stop_timeout);
+  if (cluster_) cluster_->StopAll();
   if (sanitizer_reported_) return Status::Ok();
   std::string reports = SanitizerReports();
   if (reports.empty()) return Status::Ok();
@@ -246,7 +288,27 @@ std::string TestStack::http_url() const {
 }
 
 std::string TestStack::log_path(Component c) const {
+  if (c == Component::kRedis && cluster_) return cluster_->log_path(0);
   return dir_ + "/logs/" + ComponentName(c) + ".log";
+}
+
+RedisConfig TestStack::redis_config() const {
+  if (cluster_) return cluster_->redis_config();
+  RedisConfig config;
+  config.host = kHost;
+  config.port = redis_port_;
+  return config;
+}
+
+MqttTarget TestStack::mqtt() const {
+  MqttTarget target;
+  target.host = kHost;
+  target.ports.push_back(mqtt_port_);
+  target.ports.insert(target.ports.end(), extra_broker_ports_.begin(), extra_broker_ports_.end());
+  // With a brokers file the servers assign users by hash over the file's entries, which are
+  // "127.0.0.1:<port>" of these ports (WriteBrokerList).
+  target.by_user_hash = sharded();
+  return target;
 }
 
 std::vector<std::string> TestStack::LogPaths() const {
@@ -262,6 +324,11 @@ std::vector<std::string> TestStack::LogPaths() const {
 ChildProcess& TestStack::process(Component c) {
   switch (c) {
     case Component::kRedis:
+      if (cluster_) {
+        throw std::logic_error(
+            "TestStack::process(kRedis): the cluster topology's Redis is several processes; use "
+            "processes(Component::kRedis) or redis_cluster()");
+      }
       return redis_;
     case Component::kBroker:
       return broker_;
@@ -271,6 +338,22 @@ ChildProcess& TestStack::process(Component c) {
       return downlink_;
   }
   throw std::logic_error("TestStack::process: bad component");
+}
+
+std::vector<ChildProcess*> TestStack::processes(Component c) {
+  std::vector<ChildProcess*> out;
+  if (c == Component::kRedis && cluster_) {
+    for (size_t i = 0; i < cluster_->size(); ++i) out.push_back(&cluster_->process(i));
+    return out;
+  }
+  out.push_back(&process(c));
+  if (c == Component::kBroker && clustered()) {
+    for (auto& p : extra_brokers_) out.push_back(p.get());
+  }
+  if (c == Component::kDownlink) {
+    for (auto& p : tier_downlinks_) out.push_back(p.get());
+  }
+  return out;
 }
 
 int& TestStack::PortOf(Component c) {
@@ -321,8 +404,6 @@ std::string TestStack::WriteBrokerConfig(size_t index, int port) const {
       << "log_timestamp_format %H:%M:%S\n"
       << "plugin " << kBrokerPlugin << "\n"
       << "plugin_opt_jwt_secret_file " << secret_file_ << "\n"
-      << "plugin_opt_redis_host " << kHost << "\n"
-      << "plugin_opt_redis_port " << redis_port_ << "\n"
       << "plugin_opt_topic_root " << options_.topic_root << "\n"
       << "plugin_opt_service_user " << options_.service_user
       << "\n"
@@ -330,6 +411,12 @@ std::string TestStack::WriteBrokerConfig(size_t index, int port) const {
       << "plugin_opt_shards "
       << (options_.delivery_shards > 0 ? options_.delivery_shards : Config().delivery_shards)
       << "\n";
+  if (cluster_) {
+    out << "plugin_opt_redis_cluster " << cluster_->seeds() << "\n";
+  } else {
+    out << "plugin_opt_redis_host " << kHost << "\n"
+        << "plugin_opt_redis_port " << redis_port_ << "\n";
+  }
   if (sharded()) {
     out << "plugin_opt_brokers_file " << brokers_file() << "\n"
         << "plugin_opt_broker_id " << kHost << ":" << port << "\n";
@@ -344,9 +431,11 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
   // The secret comes from the file only: the broker plugin reads that same file.
   spec.env_unset = {"COURIER_JWT_SECRET"};
   const std::string host = kHost;
-  const std::vector<std::string> common = {"--redis-host",      host,
-                                           "--redis-port",      std::to_string(redis_port_),
-                                           "--mqtt-host",       host,
+  const std::vector<std::string> redis =
+      cluster_ ? std::vector<std::string>{"--redis-cluster", cluster_->seeds()}
+               : std::vector<std::string>{"--redis-host", host, "--redis-port",
+                                          std::to_string(redis_port_)};
+  const std::vector<std::string> common = {"--mqtt-host",       host,
                                            "--mqtt-port",       std::to_string(mqtt_port_),
                                            "--topic-root",      options_.topic_root,
                                            "--service-user",    options_.service_user,
@@ -354,6 +443,10 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
                                            "--log-level",       options_.log_level};
   auto append = [&spec](const std::vector<std::string>& args) {
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  };
+  auto append_common = [&] {
+    append(redis);
+    append(common);
   };
   const std::vector<std::string> brokers =
       sharded() ? std::vector<std::string>{"--mqtt-brokers-file", brokers_file()}
@@ -373,7 +466,7 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
       break;
     case Component::kUplink:
       spec.argv = {kUplinkBin, "--http-host", host, "--http-port", std::to_string(port)};
-      append(common);
+      append_common();
       append(brokers);
       if (options_.pbkdf2_iterations > 0) {
         append({"--pbkdf2-iterations", std::to_string(options_.pbkdf2_iterations)});
@@ -393,12 +486,15 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
       // main one "downlink", extra ones "downlink-<n>", all stable across restarts.
       spec.argv = {kDownlinkBin, "--metrics-port", std::to_string(port), "--consumer-name",
                    log_name};
-      append(common);
+      append_common();
       append(brokers);
       if (options_.delivery_shards > 0) {
         append({"--delivery-shards", std::to_string(options_.delivery_shards)});
       }
       append(options_.downlink_args);
+      // An extra or second downlink keeps its own name whatever downlink_args say: two
+      // downlinks of one name would share a consumer and an MQTT client id.
+      if (log_name != ComponentName(Component::kDownlink)) append({"--consumer-name", log_name});
       spec.env_set = options_.env;
       AddSanitizerEnv(c, spec.env_set);
       break;
@@ -436,7 +532,7 @@ Status TestStack::WaitReady(Component c, ChildProcess& p, WaitFor wait, int port
   }
 }
 
-Status TestStack::Start(Component c, WaitFor wait) {
+Status TestStack::StartMain(Component c, WaitFor wait) {
   ChildProcess& p = process(c);
   if (p.Running()) return Status::Ok();
   if (c == Component::kBroker) WriteBrokerConfig(0, mqtt_port_);
@@ -445,10 +541,53 @@ Status TestStack::Start(Component c, WaitFor wait) {
   return WaitReady(c, p, wait, port);
 }
 
+Status TestStack::Start(Component c, WaitFor wait) {
+  if (c == Component::kRedis && cluster_) {
+    for (size_t i = 0; i < cluster_->size(); ++i) {
+      if (Status s = cluster_->Start(i); !s.ok()) return s;
+    }
+    if (wait != WaitFor::kReady) return Status::Ok();
+    return cluster_->WaitForStable(std::max(options_.ready_timeout, milliseconds(30000)));
+  }
+  if (Status s = StartMain(c, wait); !s.ok()) return s;
+  if (c == Component::kBroker && clustered()) {
+    for (size_t i = 1; i <= extra_brokers_.size(); ++i) {
+      if (Status s = StartExtraBroker(i, wait); !s.ok()) return s;
+    }
+  }
+  if (c == Component::kDownlink) {
+    for (size_t i = 0; i < tier_downlinks_.size(); ++i) {
+      if (Status s = StartTierDownlink(i, wait); !s.ok()) return s;
+    }
+    if (clustered() && wait == WaitFor::kReady) return WaitForShardBalance();
+  }
+  return Status::Ok();
+}
+
+Status TestStack::StartExtraBroker(size_t index, WaitFor wait) {
+  ChildProcess& p = *extra_brokers_.at(index - 1);
+  if (p.Running()) return Status::Ok();
+  const int port = extra_broker_ports_.at(index - 1);
+  ChildSpec spec = SpecFor(Component::kBroker, port, "broker-" + std::to_string(index));
+  spec.argv.back() = WriteBrokerConfig(index, port);
+  if (Status s = p.Start(spec); !s.ok()) return s;
+  return WaitReady(Component::kBroker, p, wait, port);
+}
+
+Status TestStack::StartTierDownlink(size_t i, WaitFor wait) {
+  ChildProcess& p = *tier_downlinks_.at(i);
+  if (p.Running()) return Status::Ok();
+  const int port = tier_downlink_ports_.at(i);
+  // Its own consumer name and log: "downlink-b", "downlink-c", ...
+  const std::string name = std::string("downlink-") + static_cast<char>('b' + i);
+  if (Status s = p.Start(SpecFor(Component::kDownlink, port, name)); !s.ok()) return s;
+  return WaitReady(Component::kDownlink, p, wait, port);
+}
+
 void TestStack::StartOrThrow(Component c, WaitFor wait) {
   Status s;
   for (int attempt = 1; attempt <= 3; ++attempt) {
-    s = Start(c, wait);
+    s = StartMain(c, wait);
     if (s.ok()) return;
     ChildProcess& p = process(c);
     // Another program took the port between FreePort() and the bind: try a new one. Anything
@@ -462,16 +601,33 @@ void TestStack::StartOrThrow(Component c, WaitFor wait) {
   throw std::runtime_error("TestStack: " + s.ToString());
 }
 
-void TestStack::Stop(Component c) { process(c).Stop(options_.stop_timeout); }
+void TestStack::Stop(Component c) {
+  if (c == Component::kRedis && cluster_) {
+    cluster_->StopAll();
+    return;
+  }
+  for (ChildProcess* p : processes(c)) p->Stop(options_.stop_timeout);
+}
 
-void TestStack::Kill(Component c) { process(c).Kill(); }
+void TestStack::Kill(Component c) {
+  if (c == Component::kRedis && cluster_) {
+    for (size_t i = 0; i < cluster_->size(); ++i) cluster_->Kill(i);
+    return;
+  }
+  for (ChildProcess* p : processes(c)) p->Kill();
+}
 
 Status TestStack::Restart(Component c, WaitFor wait) {
   Stop(c);
   return Start(c, wait);
 }
 
-bool TestStack::Running(Component c) { return process(c).Running(); }
+bool TestStack::Running(Component c) {
+  for (ChildProcess* p : processes(c)) {
+    if (!p->Running()) return false;
+  }
+  return true;
+}
 
 Result<int> TestStack::StartExtraUplink() {
   const int port = FreePort();
@@ -491,7 +647,75 @@ Status TestStack::StartExtraDownlink() {
   if (Status s = p->Start(SpecFor(Component::kDownlink, port, name)); !s.ok()) return s;
   Status s = WaitReady(Component::kDownlink, *p, WaitFor::kReady, port);
   extra_downlinks_.push_back(std::move(p));
+  extra_downlink_ports_.push_back(port);
   return s;
+}
+
+std::vector<int> TestStack::downlink_metrics_ports() const {
+  std::vector<int> out = {metrics_port_};
+  out.insert(out.end(), tier_downlink_ports_.begin(), tier_downlink_ports_.end());
+  return out;
+}
+
+ChildProcess& TestStack::BrokerProcessFor(std::string_view user_id) {
+  const int port = mqtt().PortFor(user_id);
+  for (size_t i = 0; i < broker_count(); ++i) {
+    if (broker_port(i) == port) return broker_process(i);
+  }
+  throw std::logic_error("TestStack::BrokerProcessFor: no broker on port " + std::to_string(port));
+}
+
+Status TestStack::WaitForShardBalance() {
+  // The running downlinks and their /metrics ports.
+  std::vector<int> ports;
+  auto add = [&ports](ChildProcess& p, int port) {
+    if (p.Running()) ports.push_back(port);
+  };
+  add(downlink_, metrics_port_);
+  for (size_t i = 0; i < tier_downlinks_.size(); ++i)
+    add(*tier_downlinks_[i], tier_downlink_ports_[i]);
+  for (size_t i = 0; i < extra_downlinks_.size(); ++i) {
+    add(*extra_downlinks_[i], extra_downlink_ports_[i]);
+  }
+  if (ports.empty()) return Status::Ok();
+  const int shards =
+      options_.delivery_shards > 0 ? options_.delivery_shards : Config().delivery_shards;
+  const int n = static_cast<int>(ports.size());
+  const int low = shards / n, high = (shards + n - 1) / n;
+  std::string last;
+  const auto deadline = Clock::now() + options_.ready_timeout;
+  while (true) {
+    bool balanced = true;
+    last.clear();
+    for (const char* kind : {"delivery", "fanout"}) {
+      const std::string metric =
+          std::string("courier_downlink_owned_shards{kind=\"") + kind + "\"} ";
+      int total = 0;
+      last += std::string(kind) + ":";
+      for (int port : ports) {
+        httplib::Client client(kHost, port);
+        client.set_connection_timeout(0, 500 * 1000);
+        client.set_read_timeout(2, 0);
+        auto res = client.Get("/metrics");
+        int owned = -1;
+        if (res && res->status == 200) {
+          const size_t at = res->body.find(metric);
+          if (at != std::string::npos) owned = std::atoi(res->body.c_str() + at + metric.size());
+        }
+        last += " " + std::to_string(owned);
+        total += owned;
+        if (owned < low || owned > high) balanced = false;
+      }
+      if (total != shards) balanced = false;
+      last += "; ";
+    }
+    if (balanced) return Status::Ok();
+    if (Clock::now() >= deadline) {
+      return Status::Unavailable("the downlinks do not share the " + std::to_string(shards) +
+                                 " shards evenly (owned per downlink: " + last + ")");
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
 }
 
 bool TestStack::WaitForBrokerCount(int port, size_t count) const {
@@ -513,6 +737,7 @@ bool TestStack::SignalReloadAll() {
   for (ChildProcess* p : {&uplink_, &downlink_}) {
     if (p->Running()) ok = p->Signal(SIGHUP) && ok;
   }
+  for (auto& p : tier_downlinks_) ok = p->Signal(SIGHUP) && ok;
   for (auto& p : extra_uplinks_) ok = p->Signal(SIGHUP) && ok;
   for (auto& p : extra_downlinks_) ok = p->Signal(SIGHUP) && ok;
   for (size_t i = 0; i < broker_count(); ++i) {
@@ -545,6 +770,7 @@ Result<int> TestStack::AddBroker() {
     if (c->Running()) signalled = c->Signal(SIGHUP) && signalled;
   }
   for (auto& c : extra_uplinks_) signalled = c->Signal(SIGHUP) && signalled;
+  for (auto& c : tier_downlinks_) signalled = c->Signal(SIGHUP) && signalled;
   for (auto& c : extra_downlinks_) signalled = c->Signal(SIGHUP) && signalled;
   if (!signalled) return Status::Internal("AddBroker: SIGHUP to an uplink or downlink failed");
   const size_t count = broker_count();
@@ -565,15 +791,73 @@ Result<int> TestStack::AddBroker() {
 }
 
 Result<RedisValue> TestStack::RedisCommand(const std::vector<std::string>& args) const {
-  RedisConfig config;
-  config.host = kHost;
-  config.port = redis_port_;
-  auto conn = RedisConnection::Connect(config);
+  auto conn = RedisConnection::Connect(redis_config());
   if (!conn.ok()) return conn.status();
   return (*conn)->Command(args);
 }
 
+std::vector<Result<RedisValue>> TestStack::RedisCommandOnMasters(
+    const std::vector<std::string>& args) {
+  std::vector<Result<RedisValue>> out;
+  if (!cluster_) {
+    out.push_back(RedisCommand(args));
+    return out;
+  }
+  for (size_t i = 0; i < cluster_->size(); ++i) {
+    if (cluster_->RoleOf(i) == RedisCluster::Role::kMaster)
+      out.push_back(cluster_->Command(i, args));
+  }
+  if (out.empty()) out.push_back(Status::Unavailable("no Redis Cluster master answers"));
+  return out;
+}
+
+Result<std::vector<std::string>> TestStack::RedisKeys(const std::string& pattern) {
+  // One node's keys, page by page.
+  auto scan = [&pattern](
+                  const std::function<Result<RedisValue>(const std::vector<std::string>&)>& command,
+                  std::vector<std::string>* out) -> Status {
+    std::string cursor = "0";
+    do {
+      Result<RedisValue> page = command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      if (!page.ok()) return page.status();
+      if (!page->is_array() || page->elements.size() != 2) {
+        return Status::Internal("SCAN answered " + page->str);
+      }
+      cursor = page->elements[0].str;
+      for (const RedisValue& k : page->elements[1].elements) out->push_back(k.str);
+    } while (cursor != "0");
+    return Status::Ok();
+  };
+  std::vector<std::string> keys;
+  if (!cluster_) {
+    auto conn = RedisConnection::Connect(redis_config());
+    if (!conn.ok()) return conn.status();
+    Status s = scan([&](const std::vector<std::string>& a) { return (*conn)->Command(a); }, &keys);
+    if (!s.ok()) return s;
+  } else {
+    bool any = false;
+    for (size_t i = 0; i < cluster_->size(); ++i) {
+      if (cluster_->RoleOf(i) != RedisCluster::Role::kMaster) continue;
+      any = true;
+      Status s =
+          scan([&](const std::vector<std::string>& a) { return cluster_->Command(i, a); }, &keys);
+      if (!s.ok()) return s;
+    }
+    if (!any) return Status::Unavailable("no Redis Cluster master answers");
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
 std::string TestStack::LogTail(Component c, size_t lines) const {
+  if (c == Component::kRedis && cluster_) {
+    std::string out;
+    for (size_t i = 0; i < cluster_->size(); ++i) {
+      out += "--- node " + std::to_string(i) + " (" + cluster_->log_path(i) + ")\n" +
+             cluster_->LogTail(i, lines);
+    }
+    return out;
+  }
   return FileTail(log_path(c), lines);
 }
 
