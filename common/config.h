@@ -27,6 +27,13 @@ struct RedisConfig {
   std::string cluster;
   int connect_timeout_ms = 500;   // a dead Redis turns into 503 this fast
   int command_timeout_ms = 2000;  // longest a single command may take
+  // Cluster mode: every batch of commands sent to a master ends with WAIT <replica_acks>
+  // <replica_ack_timeout_ms>, so a reply comes back only once that many replicas have the writes
+  // (or the timeout passed: then a warning is logged and the reply returned anyway). Narrows
+  // the window in which a master's death loses acknowledged writes (docs/scaling.md, Limits).
+  // 0: no WAIT. Ignored with one Redis.
+  int replica_acks = 0;
+  int replica_ack_timeout_ms = 100;
 };
 
 struct MqttConfig {

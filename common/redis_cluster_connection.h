@@ -20,6 +20,10 @@
 //     reopened (nothing was sent on it).
 //   - The map is re-read at most every kMinRefreshIntervalMs, from a connected node, else a
 //     known master, else a seed.
+//   - With RedisConfig::replica_acks > 0, each node's batch (and each redirected command) ends
+//     with WAIT replica_acks replica_ack_timeout_ms: the call returns once the replicas have the
+//     writes, or after the timeout with a warning logged (the writes stand; they may still be
+//     lost if that master dies before its replicas catch up).
 //
 // Thread-safety: not thread-safe; one owner at a time, like RedisConnection.
 #pragma once
@@ -74,6 +78,10 @@ class RedisClusterConnection {
   // The open connection to `node`, opening it if needed; Unavailable while the node is in its
   // retry pause or when it can't be reached.
   Result<RedisConnection*> NodeConnection(const RedisNodeAddress& node);
+  // Sends `commands` to `node` on `conn` as one pipeline, with the WAIT of replica_acks last
+  // (its reply checked and removed); the replies of `commands`.
+  Result<std::vector<RedisValue>> SendToNode(RedisConnection* conn, const RedisNodeAddress& node,
+                                             std::vector<std::vector<std::string>> commands);
   // Records a failed node: connection dropped, retry pause, map re-read before the next call.
   Status NodeFailed(const RedisNodeAddress& node, const Status& why);
   // Follows a redirect reply to `args` received from `from`, up to kMaxRedirects.
