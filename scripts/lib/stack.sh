@@ -282,11 +282,14 @@ watch_components() {
 print_walkthrough() {
   local topic_root="$1" mqtt_host="$2" mqtt_port="$3" api="$4" api2="${5:-}"
   # shellcheck disable=SC2016  # $API is for the reader's shell
-  local inbox="$topic_root/u/bob" a1='$API' a2='$API' send_note=""
+  local inbox="$topic_root/u/bob" a1='$API' a2='$API'
+  local send_step="  # 4. Log alice in and send bob a message: the push appears at once (seq 1, from alice)."
   local api_lines="  API=$api"
   if [[ -n $api2 ]]; then
     # shellcheck disable=SC2016
-    a1='$API1' a2='$API2' send_note=" through the other uplink"
+    a1='$API1' a2='$API2'
+    send_step="  # 4. Log alice in and send bob a message, through uplink 2: the push appears at once
+  #    (seq 1, from alice)."
     api_lines="  API1=$api   # any uplink serves any request: the steps use both
   API2=$api2"
   fi
@@ -316,7 +319,7 @@ $api_lines
 
 $broker_step
 
-  # 4. Log alice in and send bob a message$send_note: the push appears at once (seq 1, from alice).
+$send_step
   ALICE_TOKEN=\$(curl -sS -X POST "$a1/v1/sessions" -H 'Content-Type: application/json' \\
        -d '{"user_id":"alice","password":"alice-password","device_id":"laptop"}' | jq -r .token)
   curl -sS -X POST "$a2/v1/messages" -H "Authorization: Bearer \$ALICE_TOKEN" \\
