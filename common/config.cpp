@@ -114,6 +114,13 @@ void AddDownlinkFlags(CLI::App& app, Config* c) {
        "(default <hostname>)");
 }
 
+std::string DescribeRedis(const RedisConfig& redis) {
+  if (redis.cluster.empty()) return redis.host + ":" + std::to_string(redis.port);
+  std::string out = "cluster " + redis.cluster;
+  if (redis.replica_acks > 0) out += ", replica acks " + std::to_string(redis.replica_acks);
+  return out;
+}
+
 Status FinishConfig(Config* c) {
   if (c->mqtt.public_host.empty()) c->mqtt.public_host = c->mqtt.host;
   if (c->mqtt.public_port == 0) c->mqtt.public_port = c->mqtt.port;

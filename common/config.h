@@ -121,6 +121,10 @@ void AddDownlinkFlags(CLI::App& app, Config* config);
 // ranges. InvalidField naming the setting on a bad value.
 Status FinishConfig(Config* config);
 
+// Where the processes find Redis, for start-up logs: "host:port", or "cluster <seeds>" (with
+// ", replica acks N" when set).
+std::string DescribeRedis(const RedisConfig& redis);
+
 // The content of a secret file with trailing whitespace removed. InvalidField when the file
 // can't be read, is empty, or is over 64 KiB. The error never contains the secret.
 Result<std::string> ReadSecretFile(const std::string& path);
