@@ -40,6 +40,10 @@ void AddCommonFlags(CLI::App& app, Config* c) {
        "and --redis-port are ignored");
   Flag(app, "redis-connect-timeout-ms", &c->redis.connect_timeout_ms, "Redis connect timeout");
   Flag(app, "redis-command-timeout-ms", &c->redis.command_timeout_ms, "Redis command timeout");
+  Flag(app, "redis-replica-acks", &c->redis.replica_acks,
+       "Redis Cluster: each write waits (WAIT) until this many replicas have it; 0: no wait");
+  Flag(app, "redis-replica-ack-timeout-ms", &c->redis.replica_ack_timeout_ms,
+       "Redis Cluster: the longest such a wait lasts (then a warning, and the write stands)");
   Flag(app, "mqtt-host", &c->mqtt.host, "MQTT broker host, as the servers reach it");
   Flag(app, "mqtt-port", &c->mqtt.port, "MQTT broker port");
   Flag(app, "mqtt-brokers", &c->mqtt.brokers,
@@ -110,6 +114,13 @@ void AddDownlinkFlags(CLI::App& app, Config* c) {
        "(default <hostname>)");
 }
 
+std::string DescribeRedis(const RedisConfig& redis) {
+  if (redis.cluster.empty()) return redis.host + ":" + std::to_string(redis.port);
+  std::string out = "cluster " + redis.cluster;
+  if (redis.replica_acks > 0) out += ", replica acks " + std::to_string(redis.replica_acks);
+  return out;
+}
+
 Status FinishConfig(Config* c) {
   if (c->mqtt.public_host.empty()) c->mqtt.public_host = c->mqtt.host;
   if (c->mqtt.public_port == 0) c->mqtt.public_port = c->mqtt.port;
@@ -127,6 +138,14 @@ Status FinishConfig(Config* c) {
     if (auto seeds = ParseRedisSeedList(c->redis.cluster); !seeds.ok()) {
       return Status::InvalidField("redis-cluster: " + seeds.status().message());
     }
+  }
+  if (c->redis.replica_acks < 0 || c->redis.replica_acks > 16) {
+    return Status::InvalidField("redis-replica-acks must be 0..16");
+  }
+  if (c->redis.replica_ack_timeout_ms < 1 ||
+      c->redis.replica_ack_timeout_ms >= c->redis.command_timeout_ms) {
+    return Status::InvalidField(
+        "redis-replica-ack-timeout-ms must be at least 1 and below redis-command-timeout-ms");
   }
   if (auto brokers = LoadBrokerList(c->mqtt); !brokers.ok()) return brokers.status();
   if (c->claim_idle_ms < 1000) return Status::InvalidField("claim-idle-ms must be at least 1000");

@@ -27,6 +27,13 @@ struct RedisConfig {
   std::string cluster;
   int connect_timeout_ms = 500;   // a dead Redis turns into 503 this fast
   int command_timeout_ms = 2000;  // longest a single command may take
+  // Cluster mode: every batch of commands sent to a master ends with WAIT <replica_acks>
+  // <replica_ack_timeout_ms>, so a reply comes back only once that many replicas have the writes
+  // (or the timeout passed: then a warning is logged and the reply returned anyway). Narrows
+  // the window in which a master's death loses acknowledged writes (docs/scaling.md, Limits).
+  // 0: no WAIT. Ignored with one Redis.
+  int replica_acks = 0;
+  int replica_ack_timeout_ms = 100;
 };
 
 struct MqttConfig {
@@ -113,6 +120,10 @@ void AddDownlinkFlags(CLI::App& app, Config* config);
 // Fills defaults that depend on other fields (public MQTT address, consumer name) and checks
 // ranges. InvalidField naming the setting on a bad value.
 Status FinishConfig(Config* config);
+
+// Where the processes find Redis, for start-up logs: "host:port", or "cluster <seeds>" (with
+// ", replica acks N" when set).
+std::string DescribeRedis(const RedisConfig& redis);
 
 // The content of a secret file with trailing whitespace removed. InvalidField when the file
 // can't be read, is empty, or is over 64 KiB. The error never contains the secret.

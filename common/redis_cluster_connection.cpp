@@ -1,7 +1,10 @@
 #include "common/redis_cluster_connection.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+
+#include "common/log.h"
 
 namespace courier {
 
@@ -14,6 +17,14 @@ int64_t SteadyNowMs() {
 }
 
 bool IsError(const RedisValue& v) { return v.type == RedisValue::Type::kError; }
+
+// A replica falling behind shows on every write: one warning every few seconds is enough.
+bool WarnAboutReplicasNow() {
+  static std::atomic<int64_t> last_ms{0};
+  const int64_t now = SteadyNowMs();
+  int64_t last = last_ms.load(std::memory_order_relaxed);
+  return now - last >= 5000 && last_ms.compare_exchange_strong(last, now);
+}
 
 }  // namespace
 
@@ -218,6 +229,33 @@ Status RedisClusterConnection::ClusterErrorStatus(const std::vector<std::string>
   return Status::Ok();
 }
 
+Result<std::vector<RedisValue>> RedisClusterConnection::SendToNode(
+    RedisConnection* conn, const RedisNodeAddress& node,
+    std::vector<std::vector<std::string>> commands) {
+  const int acks = config_.replica_acks;
+  if (acks > 0) {
+    commands.push_back(
+        {"WAIT", std::to_string(acks), std::to_string(config_.replica_ack_timeout_ms)});
+  }
+  Result<std::vector<RedisValue>> got = conn->Pipeline(commands);
+  if (!got.ok()) return NodeFailed(node, got.status());
+  NodeAnswered(node);
+  if (acks > 0) {
+    const RedisValue& wait = got->back();
+    // An error (a replica answering WAIT after a failover it hasn't noticed) or too few acks:
+    // the writes stand, as they would without WAIT; the operator is told.
+    if ((!wait.is_integer() || wait.integer < acks) && WarnAboutReplicasNow()) {
+      spdlog::warn(
+          "redis cluster: {} acknowledged writes to {} replica(s) of {} asked within {} ms "
+          "(a replica down or behind); a failover now could lose them",
+          node.ToString(), wait.is_integer() ? std::to_string(wait.integer) : wait.str, acks,
+          config_.replica_ack_timeout_ms);
+    }
+    got->pop_back();
+  }
+  return got;
+}
+
 Result<RedisValue> RedisClusterConnection::FollowRedirects(const std::vector<std::string>& args,
                                                            Redirect redirect,
                                                            RedisNodeAddress const& from) {
@@ -233,15 +271,14 @@ Result<RedisValue> RedisClusterConnection::FollowRedirects(const std::vector<std
     RedisValue reply;
     if (redirect.kind == Redirect::Kind::kAsk) {
       // ASKING lets the importing node serve this one command for a slot it doesn't own yet.
-      Result<std::vector<RedisValue>> replies = (*conn)->Pipeline({{"ASKING"}, args});
-      if (!replies.ok()) return NodeFailed(target, replies.status());
+      Result<std::vector<RedisValue>> replies = SendToNode(*conn, target, {{"ASKING"}, args});
+      if (!replies.ok()) return replies.status();
       reply = std::move((*replies)[1]);
     } else {
-      Result<RedisValue> r = (*conn)->Command(args);
-      if (!r.ok()) return NodeFailed(target, r.status());
-      reply = std::move(*r);
+      Result<std::vector<RedisValue>> replies = SendToNode(*conn, target, {args});
+      if (!replies.ok()) return replies.status();
+      reply = std::move((*replies)[0]);
     }
-    NodeAnswered(target);
     if (Status s = ClusterErrorStatus(args, reply, target); !s.ok()) return s;
     std::optional<Redirect> next = IsError(reply) ? ParseRedirect(reply.str) : std::nullopt;
     if (!next) return reply;
@@ -274,9 +311,8 @@ Result<std::vector<RedisValue>> RedisClusterConnection::Pipeline(
     std::vector<std::vector<std::string>> part;
     part.reserve(batch.commands.size());
     for (size_t i : batch.commands) part.push_back(commands[i]);
-    Result<std::vector<RedisValue>> got = (*conn)->Pipeline(part);
-    if (!got.ok()) return NodeFailed(batch.node, got.status());
-    NodeAnswered(batch.node);
+    Result<std::vector<RedisValue>> got = SendToNode(*conn, batch.node, std::move(part));
+    if (!got.ok()) return got.status();
     for (size_t j = 0; j < batch.commands.size(); ++j) {
       const size_t i = batch.commands[j];
       // A command sent to every master answers with the first error, else the first reply.

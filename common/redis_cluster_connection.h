@@ -31,6 +31,10 @@
 //     unreachable cluster costs a pool about one command timeout (two for the caller that
 //     re-reads the map), as a single frozen Redis costs one (RedisPool's breaker), while one
 //     failed master costs only its own slots.
+//   - With RedisConfig::replica_acks > 0, each node's batch (and each redirected command) ends
+//     with WAIT replica_acks replica_ack_timeout_ms: the call returns once the replicas have the
+//     writes, or after the timeout with a warning logged (the writes stand; they may still be
+//     lost if that master dies before its replicas catch up).
 //
 // Thread-safety: RedisClusterConnection is not thread-safe; one owner at a time, like
 // RedisConnection. ClusterNodeHealth is thread-safe.
@@ -127,6 +131,10 @@ class RedisClusterConnection {
   // The open connection to `node`, opening it if needed; Unavailable while the node is in its
   // retry pause or when it can't be reached.
   Result<RedisConnection*> NodeConnection(const RedisNodeAddress& node);
+  // Sends `commands` to `node` on `conn` as one pipeline, with the WAIT of replica_acks last
+  // (its reply checked and removed); the replies of `commands`.
+  Result<std::vector<RedisValue>> SendToNode(RedisConnection* conn, const RedisNodeAddress& node,
+                                             std::vector<std::vector<std::string>> commands);
   // Records a failed node: connection dropped, retry pause, map re-read before the next call.
   Status NodeFailed(const RedisNodeAddress& node, const Status& why);
   // Records that `node` answered.

@@ -118,21 +118,4 @@ Status RedisSteps::QueuePushes(const std::vector<InboxEntry>& entries) {
   return Status::Ok();
 }
 
-std::vector<std::string> RedisSteps::PushCommand(const std::string& user,
-                                                 const std::string& envelope, int shards,
-                                                 int64_t stream_max) {
-  return {"XADD",
-          keys::DeliveryStream(keys::DeliveryShard(user, shards)),
-          "MAXLEN",
-          "~",
-          std::to_string(stream_max),
-          "*",
-          "u",
-          user,
-          "k",
-          "inbox",
-          "p",
-          envelope};
-}
-
 }  // namespace courier

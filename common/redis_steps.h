@@ -63,10 +63,6 @@ class RedisSteps {
       const RedisScript& script,
       const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>& calls);
 
-  // The XADD that queues one inbox push for `user`.
-  static std::vector<std::string> PushCommand(const std::string& user, const std::string& envelope,
-                                              int shards, int64_t stream_max);
-
  private:
   RedisPool* pool_;
   const StorePolicy* policy_;

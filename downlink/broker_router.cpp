@@ -21,14 +21,19 @@ constexpr const char* kNotYet = "not connected yet";
 }  // namespace
 
 BrokerRouter::BrokerRouter(const ReloadableBrokerList* brokers, LinkFactory make_link,
-                           MetricsRegistry* metrics)
+                           MetricsRegistry* metrics, const std::string& publisher)
     : brokers_(brokers),
       make_link_(std::move(make_link)),
       broker_count_(metrics->GetGauge("courier_mqtt_brokers", "Brokers in the current list")),
-      connected_count_(metrics->GetGauge("courier_mqtt_brokers_connected",
-                                         "Brokers the downlink is connected to")) {
+      connected_count_(metrics->GetGauge(
+          "courier_mqtt_brokers_connected",
+          "Brokers a delivery shard's publisher is connected to (one series per owned shard)",
+          "publisher=\"" + publisher + "\"")) {
   ApplyListIfChanged();
 }
+
+// A released shard's series reads 0 rather than its last count.
+BrokerRouter::~BrokerRouter() { connected_count_.Set(0); }
 
 void BrokerRouter::ApplyListIfChanged() {
   if (list_ != nullptr && brokers_->version() == list_version_) return;

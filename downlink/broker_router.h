@@ -39,9 +39,11 @@ class BrokerRouter final : public Publisher {
   // Makes the link of one broker (its internal address). Called on the worker's thread.
   using LinkFactory = std::function<std::unique_ptr<BrokerLink>(const BrokerAddress& broker)>;
 
-  // `brokers` and `metrics` must outlive the router. Connects nothing yet.
-  BrokerRouter(const ReloadableBrokerList* brokers, LinkFactory make_link,
-               MetricsRegistry* metrics);
+  // `brokers` and `metrics` must outlive the router. `publisher` names it in the metrics (the
+  // shard worker's client id: each owned shard has a router of its own). Connects nothing yet.
+  BrokerRouter(const ReloadableBrokerList* brokers, LinkFactory make_link, MetricsRegistry* metrics,
+               const std::string& publisher);
+  ~BrokerRouter() override;
 
   // Picks up a new broker list, then starts or checks the connects of the brokers that are not
   // connected and whose retry time has come. OK when at least one broker is connected; when none

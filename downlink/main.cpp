@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
           one.port = broker.port;
           return std::make_unique<MqttPublisher>(one, client_id, &jwt, &clock);
         },
-        &metrics);
+        &metrics, client_id);
   };
   DeliveryWorkerOptions options;
   options.topic_root = config.mqtt.topic_root;
@@ -134,9 +134,10 @@ int main(int argc, char** argv) {
   });
 
   spdlog::info(
-      "sharing {} delivery and {} fan-out shard(s) as consumer {} (lease {} ms), brokers {}",
+      "sharing {} delivery and {} fan-out shard(s) as consumer {} (lease {} ms), redis {}, "
+      "brokers {}",
       config.delivery_shards, config.delivery_shards, config.consumer_name, config.shard_lease_ms,
-      brokers.Current()->ToString());
+      DescribeRedis(config.redis), brokers.Current()->ToString());
   // Returns once `stopping`, after every worker finished its step and the leases were released.
   coordinator.Run(stopping);
   if (!stopping) kill(getpid(), SIGTERM);

@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping", sig);
     server.Stop();
   });
-  spdlog::info("listening on http://{}:{} (redis {}:{}, brokers {}, {} threads)", config.http_host,
-               server.port(), config.redis.host, config.redis.port, brokers.Current()->ToString(),
+  spdlog::info("listening on http://{}:{} (redis {}, brokers {}, {} threads)", config.http_host,
+               server.port(), DescribeRedis(config.redis), brokers.Current()->ToString(),
                config.http_threads);
   server.Run();
   // Run() also returns if the server fails; wake the signal thread either way.

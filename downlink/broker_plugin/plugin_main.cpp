@@ -142,11 +142,16 @@ int Init(mosquitto_plugin_id_t* id, void** userdata, mosquitto_opt* options, int
   }
   instance->plugin->ProbeRedis();
   const PluginOptions& o = instance->plugin->options();
+  std::string redis = o.redis_host + ":" + std::to_string(o.redis_port);
+  if (!o.redis_cluster.empty()) {
+    redis = "cluster:";
+    for (const RedisNodeAddress& seed : o.redis_cluster) redis += " " + seed.ToString();
+  }
   mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                       "courier: plugin ready topic_root=%s service_user=%s redis=%s:%d "
+                       "courier: plugin ready topic_root=%s service_user=%s redis=%s "
                        "redis_timeout_ms=%d presence_ttl_s=%d shards=%d secrets=%d brokers=%s",
-                       o.topic_root.c_str(), o.service_user.c_str(), o.redis_host.c_str(),
-                       o.redis_port, o.redis_timeout_ms, o.presence_ttl_s, o.shards,
+                       o.topic_root.c_str(), o.service_user.c_str(), redis.c_str(),
+                       o.redis_timeout_ms, o.presence_ttl_s, o.shards,
                        o.jwt_previous_secret_file.empty() ? 1 : 2, brokers.c_str());
   *userdata = instance.release();
   return MOSQ_ERR_SUCCESS;

@@ -29,6 +29,12 @@
 // membership change could not be made). A failed run (or one with --keep) keeps the stack's
 // directory with an evidence/ folder: every device's deliveries, each group's timed changes and
 // the findings. Every loop is bounded in count and time.
+//
+// With --cluster it runs on the clustered stack (TestStack's cluster topology: a Redis Cluster of
+// 3 masters with a replica each, 3 brokers with users assigned by hash, 2 downlinks sharing the
+// delivery shards) plus a second uplink, the clients split between the two uplinks; the faults
+// that act on one process pick one of a tier: kill -9 of one Redis master (its replica is
+// promoted; the old master rejoins as a replica), of one broker, of one uplink, of one downlink.
 #include <signal.h>
 #include <unistd.h>
 
@@ -54,6 +60,7 @@
 #include "tests/chaos/group_churn.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
+#include "tests/support/redis_cluster.h"
 #include "tests/support/test_stack.h"
 
 namespace courier::chaos {
@@ -179,6 +186,7 @@ struct Options {
   int churn_every_ms = 1500;  // per group, between membership changes (± half)
   uint64_t seed = 0;
   bool keep = false;
+  bool cluster = false;  // the clustered stack, two uplinks
 };
 
 // What the sender threads did.
@@ -199,17 +207,32 @@ int Run(const Options& opt, const std::string& self) {
     std::fprintf(stderr, "[chaos %6.1fs] %s\n", s, what.c_str());
   };
 
-  say("starting the stack (Redis AOF, Mosquitto + plugin, uplink, 2 downlinks); seed " +
-      std::to_string(seed));
+  say(opt.cluster
+          ? "starting the clustered stack (Redis Cluster 3 masters + 3 replicas, 3 brokers, "
+            "2 uplinks, 2 downlinks); seed " +
+                std::to_string(seed)
+          : "starting the stack (Redis AOF, Mosquitto + plugin, uplink, 2 downlinks); seed " +
+                std::to_string(seed));
   testing::TestStackOptions so;
+  so.topology = opt.cluster ? testing::Topology::kCluster : testing::Topology::kSingle;
   so.log_level = "info";
   so.downlink_args = {"--claim-idle-ms", "3000"};
   testing::TestStack stack(so);
-  if (Status s = stack.StartExtraDownlink(); !s.ok()) {
+  // Clients split between the uplinks: index i uses urls[i % urls.size()].
+  std::vector<std::string> urls = {stack.http_url()};
+  if (opt.cluster) {
+    // The topology's two downlinks are there; a second uplink is added.
+    Result<int> second = stack.StartExtraUplink();
+    if (!second.ok()) {
+      std::cerr << "second uplink: " << second.status().ToString() << "\n";
+      return 2;
+    }
+    urls.push_back("http://127.0.0.1:" + std::to_string(*second));
+  } else if (Status s = stack.StartExtraDownlink(); !s.ok()) {
     std::cerr << "second downlink: " << s.ToString() << "\n";
     return 2;
   }
-  const std::string url = stack.http_url();
+  const std::string url = urls.back();  // the client process's
   const std::string state_dir = stack.data_dir() + "/clients";
   const std::string log_dir = stack.data_dir() + "/deliveries";
   std::filesystem::create_directories(state_dir);
@@ -234,7 +257,8 @@ int Run(const Options& opt, const std::string& self) {
   DeliveryLog deliveries;
   std::vector<std::unique_ptr<Device>> devices;
   for (int i = 0; i < in_process; ++i) {
-    devices.push_back(std::make_unique<Device>(users[i], url, state_dir, &deliveries));
+    devices.push_back(
+        std::make_unique<Device>(users[i], urls[i % urls.size()], state_dir, &deliveries));
     std::string err;
     if (!devices.back()->Start(&err)) {
       std::cerr << "start " << users[i] << ": " << err << "\n";
@@ -303,7 +327,7 @@ int Run(const Options& opt, const std::string& self) {
       // sequential, which is what "one after another" means in SPEC §1.3).
       std::vector<std::pair<std::string, std::unique_ptr<client::Client>>> mine;
       for (int i = t; i < opt.users; i += opt.send_threads) {
-        auto c = std::make_unique<client::Client>(ClientOptionsFor(url, ""));
+        auto c = std::make_unique<client::Client>(ClientOptionsFor(urls[t % urls.size()], ""));
         if (!c->Login(users[i], Password(users[i]), "sender", "desktop").ok()) continue;
         mine.emplace_back(users[i], std::move(c));
       }
@@ -345,10 +369,12 @@ int Run(const Options& opt, const std::string& self) {
 
   // Faults on a schedule, from this (the stack's) thread.
   int faults = 0;
+  int master_kills = 0;
   std::vector<std::function<void()>> schedule = {
       [&] {
-        say("fault: kill -9 downlink, restart");
-        stack.KillDownlink();
+        // The main downlink; the other one takes its shards over once the leases run out.
+        say("fault: kill -9 a downlink, restart");
+        stack.process(testing::Component::kDownlink).Kill();
         std::this_thread::sleep_for(1s);
         (void)stack.StartDownlink();
       },
@@ -363,15 +389,16 @@ int Run(const Options& opt, const std::string& self) {
         }
       },
       [&] {
-        say("fault: kill -9 uplink, restart");
+        // With --cluster the clients of the other uplink go on meanwhile.
+        say("fault: kill -9 an uplink, restart");
         stack.KillUplink();
         std::this_thread::sleep_for(1s);
         (void)stack.StartUplink();
       },
       [&] {
         say("fault: both downlinks frozen for 3 s (SIGSTOP): fan-out and pushes stall");
-        std::vector<testing::ChildProcess*> downlinks = {
-            &stack.process(testing::Component::kDownlink)};
+        std::vector<testing::ChildProcess*> downlinks =
+            stack.processes(testing::Component::kDownlink);
         for (auto& p : stack.extra_downlinks()) downlinks.push_back(p.get());
         for (auto* p : downlinks) p->Signal(SIGSTOP);
         std::this_thread::sleep_for(3s);
@@ -383,16 +410,52 @@ int Run(const Options& opt, const std::string& self) {
         (void)child.Start(child_spec);
       },
       [&] {
-        say("fault: restart Mosquitto");
-        (void)stack.RestartBroker();
+        if (!opt.cluster) {
+          say("fault: restart Mosquitto");
+          (void)stack.RestartBroker();
+          return;
+        }
+        // One broker of the list: its devices reconnect to it once it is back.
+        size_t b = rng() % stack.broker_count();
+        say("fault: kill -9 broker " + std::to_string(b) + " (port " +
+            std::to_string(stack.broker_port(b)) + "), restart");
+        stack.broker_process(b).Kill();
+        std::this_thread::sleep_for(1s);
+        (void)stack.StartBroker();
       },
       [&] {
         say("fault: 5 clients offline for a while (until the next-but-one fault)");
         for (int k = 0; k < 5 && !devices.empty(); ++k) devices[rng() % devices.size()]->Stop();
       },
       [&] {
-        say("fault: restart Redis (AOF)");
-        (void)stack.RestartRedis();
+        if (!opt.cluster) {
+          say("fault: restart Redis (AOF)");
+          (void)stack.RestartRedis();
+          return;
+        }
+        // One master, picked by a random slot: its replica is promoted by the cluster itself;
+        // the old master is started again and rejoins as a replica of its successor.
+        testing::RedisCluster& cluster = *stack.redis_cluster();
+        Result<size_t> master = cluster.MasterOfSlot(static_cast<uint16_t>(rng() % 16384));
+        if (!master.ok()) {
+          say("fault skipped: no master found: " + master.status().ToString());
+          return;
+        }
+        say("fault: kill -9 Redis master node " + std::to_string(*master) + " (port " +
+            std::to_string(cluster.port(*master)) + ")");
+        auto killed = Clock::now();
+        cluster.Kill(*master);
+        Status stable = cluster.WaitForStable(std::chrono::seconds(30));
+        auto took = std::chrono::duration<double>(Clock::now() - killed).count();
+        char after[32];
+        std::snprintf(after, sizeof after, "%.1f s", took);
+        say(stable.ok() ? std::string("  its replica took over after ") + after
+                        : "  no takeover within 30 s: " + stable.ToString());
+        Status back = cluster.Start(*master);
+        if (back.ok()) back = cluster.WaitForStable(std::chrono::seconds(30));
+        say(back.ok() ? "  the old master is back as a replica"
+                      : "  the old master did not rejoin: " + back.ToString());
+        ++master_kills;
       },
       [&] {
         say("fault: offline clients come back");
@@ -498,8 +561,9 @@ int Run(const Options& opt, const std::string& self) {
   std::printf("lost: %lld\nduplicated: %lld\nout_of_order: %lld\nunexpected: %lld\n",
               ll(verdict.lost), ll(verdict.duplicated), ll(verdict.out_of_order),
               ll(verdict.unexpected));
-  std::printf("faults_injected: %d\nseed: %llu\nduration_s: %.1f\n", faults,
-              static_cast<unsigned long long>(seed), duration);
+  std::printf("topology: %s\nuplinks: %zu\n", opt.cluster ? "cluster" : "single", urls.size());
+  std::printf("faults_injected: %d\nredis_master_kills: %d\nseed: %llu\nduration_s: %.1f\n", faults,
+              master_kills, static_cast<unsigned long long>(seed), duration);
   if (!verdict.clean() || opt.keep) {
     // Keep the evidence: every device's deliveries, each group's changes, and the stack's logs.
     std::string dir = stack.data_dir() + "/evidence";
@@ -559,6 +623,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", opt.seed, "random seed (0: random; the run prints the one it used)");
   app.add_flag("--keep", opt.keep, "keep the stack's data and logs (COURIER_KEEP_TEST_DIRS)");
+  app.add_flag("--cluster", opt.cluster,
+               "the clustered stack: Redis Cluster (3 masters + replicas), 3 brokers, 2 uplinks, "
+               "2 downlinks; faults kill one process of a tier, a Redis master among them");
   app.add_flag("--client-process", client_process)->group("");  // internal: the child role
   app.add_option("--url", url)->group("");
   app.add_option("--state-dir", state_dir)->group("");

@@ -598,6 +598,63 @@ TEST_CASE("cluster: the broker plugin checks sessions and marks presence on the 
   CHECK(bob_laptop.Connect(bob + ":laptop", bob, DeviceToken(stack, bob, "laptop", "s2")));
 }
 
+// --redis-replica-acks: every batch a master gets ends with WAIT, so what a call acknowledged is
+// on the replica when the call returns — a master killed right after the last reply, with no
+// wait for replication in between, loses none of it.
+TEST_CASE("cluster: with replica acks, writes acknowledged before a master's death survive") {
+  RedisCluster cluster;
+  RedisConfig config = cluster.redis_config();
+  config.replica_acks = 1;
+  config.replica_ack_timeout_ms = 1000;
+  auto conn = ConnectOrDie(config);
+  const KeyPerMaster k = OneKeyPerMaster(cluster, "acked-");
+  const size_t victim = k.masters[0];
+  const std::vector<size_t> replicas = cluster.ReplicasOf(victim);
+  REQUIRE(replicas.size() == 1);
+
+  // Keys of the victim's slot (same hash tag as keys[0]) and of the others, pipelined and one by
+  // one, scripts included.
+  const std::string tag = "{" + k.keys[0] + "}";
+  std::vector<std::vector<std::string>> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back({"SET", tag + ":p" + std::to_string(i), "v"});
+  for (size_t m = 1; m < 3; ++m) batch.push_back({"SET", k.keys[m], "other"});
+  auto replies = conn->Pipeline(batch);
+  REQUIRE_MESSAGE(replies.ok(), replies.status().ToString());
+  for (int i = 0; i < 50; ++i) OkOrDie(conn->Command({"INCR", tag + ":counter"}));
+  OkOrDie(conn->Command(
+      {"EVAL", "return redis.call('SET', KEYS[1], ARGV[1])", "1", tag + ":script", "last"}));
+
+  // WAIT was sent to every master that got writes.
+  for (size_t m : k.masters) {
+    auto stats = cluster.Command(m, {"INFO", "commandstats"});
+    REQUIRE(stats.ok());
+    CHECK_MESSAGE(stats->str.find("cmdstat_wait:calls=") != std::string::npos, stats->str);
+  }
+
+  cluster.Kill(victim);  // at once: no WaitForReplication
+  REQUIRE(cluster.WaitForStable().ok());
+  REQUIRE(cluster.RoleOf(replicas[0]) == RedisCluster::Role::kMaster);
+  int present = 0;
+  for (int i = 0; i < 200; ++i)
+    present += ValueOnNode(cluster, replicas[0], tag + ":p" + std::to_string(i)) == "v";
+  CHECK(present == 200);
+  CHECK(ValueOnNode(cluster, replicas[0], tag + ":counter") == "50");
+  CHECK(ValueOnNode(cluster, replicas[0], tag + ":script") == "last");
+
+  // A master without a live replica (its replica frozen): the write waits out the timeout, then
+  // stands (a warning is logged), rather than failing.
+  config.replica_ack_timeout_ms = 200;
+  auto short_wait = ConnectOrDie(config);
+  const size_t other = k.masters[1];
+  const std::vector<size_t> other_replicas = cluster.ReplicasOf(other);
+  REQUIRE(other_replicas.size() == 1);
+  REQUIRE(::kill(cluster.pid(other_replicas[0]), SIGSTOP) == 0);  // our process, by PID
+  auto r = short_wait->Command({"SET", k.keys[1], "while-frozen"});
+  REQUIRE(::kill(cluster.pid(other_replicas[0]), SIGCONT) == 0);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  CHECK(ValueOnNode(cluster, other, k.keys[1]) == "while-frozen");
+}
+
 TEST_SUITE_END();
 
 }  // namespace courier::testing

@@ -74,7 +74,7 @@ struct Fixture {
             [this](const BrokerAddress& a) -> std::unique_ptr<BrokerLink> {
               return std::make_unique<FakeLink>(&fakes[a.ToString()]);
             },
-            &metrics) {}
+            &metrics, "test") {}
 
   std::vector<std::string> TopicsOn(const std::string& broker) {
     std::vector<std::string> out;
@@ -205,7 +205,7 @@ TEST_CASE("a new broker list adds a connection and moves only the users of the n
       [&fakes](const BrokerAddress& a) -> std::unique_ptr<BrokerLink> {
         return std::make_unique<FakeLink>(&fakes[a.ToString()]);
       },
-      &metrics);
+      &metrics, "test");
   REQUIRE(router.EnsureConnected().ok());
   CHECK(fakes.size() == 4);
   CHECK(fakes["10.0.0.4:1883"].connects == 1);

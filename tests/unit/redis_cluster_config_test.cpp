@@ -55,6 +55,36 @@ TEST_CASE("config: --redis-cluster selects cluster mode; a bad seed list is refu
   }
 }
 
+TEST_CASE("config: --redis-replica-acks and its timeout; out of range is refused clearly") {
+  Config defaults;
+  REQUIRE(Parse({}, &defaults).ok());
+  CHECK(defaults.redis.replica_acks == 0);
+  CHECK(defaults.redis.replica_ack_timeout_ms == 100);
+
+  Config acks;
+  REQUIRE(Parse({"--redis-cluster", "127.0.0.1:7000", "--redis-replica-acks", "1",
+                 "--redis-replica-ack-timeout-ms", "50"},
+                &acks)
+              .ok());
+  CHECK(acks.redis.replica_acks == 1);
+  CHECK(acks.redis.replica_ack_timeout_ms == 50);
+
+  const std::vector<std::vector<std::string>> bad = {
+      {"--redis-replica-acks", "-1"},
+      {"--redis-replica-acks", "17"},
+      {"--redis-replica-ack-timeout-ms", "0"},
+      {"--redis-replica-ack-timeout-ms", "2000"},  // not below the command timeout (2000)
+  };
+  for (const auto& args : bad) {
+    CAPTURE(args[0] + " " + args[1]);
+    Config c;
+    Status s = Parse(args, &c);
+    REQUIRE(!s.ok());
+    CHECK(s.code() == Status::Code::kInvalidField);
+    CHECK(s.message().rfind(args[0].substr(2), 0) == 0);
+  }
+}
+
 TEST_CASE("plugin options: plugin_opt_redis_cluster") {
   broker::OptionList base = {{"jwt_secret_file", "/etc/courier/jwt"}};
   auto defaults = broker::ParsePluginOptions(base);
