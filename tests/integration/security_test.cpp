@@ -190,10 +190,15 @@ RedisState Snapshot(TestStack& stack) {
         s.value = "online";
         for (const auto& f : fields) s.value += " " + f;
       } else if (key == keys::LiveDownlinks()) {
-        s.value = "live";
+        // By name: ZRANGE orders them by their latest heartbeat, which with two downlinks (the
+        // cluster topology) flips between snapshots.
+        std::vector<std::string> names;
         for (const RedisValue& m : RedisOrDie(stack, {"ZRANGE", key, "0", "-1"}).elements) {
-          s.value += " " + m.str;
+          names.push_back(m.str);
         }
+        std::sort(names.begin(), names.end());
+        s.value = "live";
+        for (const auto& n : names) s.value += " " + n;
       } else {
         s.value = type + " " + RedisOrDie(stack, {"DUMP", key}).str;
       }
