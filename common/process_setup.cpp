@@ -1,5 +1,7 @@
 #include "common/process_setup.h"
 
+#include <sys/socket.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
@@ -25,6 +27,11 @@ std::vector<std::string> LoadConfigOrExit(CLI::App& app, int argc, char** argv, 
     std::exit(2);
   }
   return std::move(*secrets);
+}
+
+void SetListenSocketOptions(int fd) {
+  int yes = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
 }
 
 sigset_t BlockStopSignals() {

@@ -24,6 +24,12 @@ namespace courier {
 std::vector<std::string> LoadConfigOrExit(CLI::App& app, int argc, char** argv, Config* config,
                                           const std::string& process);
 
+// The options of a listening HTTP socket (uplink API, downlink metrics): SO_REUSEADDR, so that a
+// restart binds while the old connections are in TIME_WAIT, and not SO_REUSEPORT, which
+// cpp-httplib sets by default: with it a second process on a port in use shares it silently
+// (the kernel splits the connections between them) instead of failing with "address in use".
+void SetListenSocketOptions(int fd);
+
 // Blocks SIGINT and SIGTERM in the calling thread and every thread it starts later, so that one
 // thread can wait for them with sigwait(); ignores SIGPIPE. Call before starting threads.
 sigset_t BlockStopSignals();

@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> stopping{false};
   httplib::Server metrics_server;
+  metrics_server.set_socket_options([](socket_t fd) { SetListenSocketOptions(fd); });
   std::thread metrics_thread;
   if (config.metrics_port > 0) {
     metrics_server.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& res) {

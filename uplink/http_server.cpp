@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "common/process_setup.h"
 
 namespace courier {
 
@@ -55,6 +56,8 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // Nagle's algorithm plus delayed ACKs adds ~40 ms to every keep-alive request.
   server_->set_tcp_nodelay(true);
+  // A port in use is an error, not a port shared with whoever has it.
+  server_->set_socket_options([](socket_t fd) { SetListenSocketOptions(fd); });
   server_->set_keep_alive_max_count(1000000);
   server_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
   server_->set_read_timeout(options_.read_timeout_s, 0);

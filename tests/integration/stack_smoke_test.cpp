@@ -28,6 +28,30 @@ TEST_CASE("a test stack is healthy and ready, and its broker refuses a garbage p
   MESSAGE("refused as expected: " << device.last_error());
 }
 
+// cpp-httplib sets SO_REUSEPORT by default; with it a second process on the same port would share
+// it silently, the kernel splitting the connections between the two (a test once got a 404 from
+// another test's downlink metrics server that way). Courier's listeners leave it off.
+TEST_CASE("a second uplink on a port in use fails to start and the first keeps every request") {
+  TestStack stack;
+  ChildSpec twin = stack.process(Component::kUplink).spec();
+  twin.log_path = stack.data_dir() + "/logs/uplink-twin.log";
+  ChildProcess second;
+  REQUIRE(second.Start(twin).ok());
+  for (int i = 0; i < 100 && second.Running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const bool ended = !second.Running();
+  CHECK_MESSAGE(ended, "a second uplink is listening on the first one's port");
+  if (!ended) second.Kill();
+  MESSAGE("second uplink: " << second.ExitDescription() << "; its log: " << second.LogTail(3));
+  // Every request reaches the real uplink (the API's 404 has a JSON error body).
+  HttpClient http(stack.http_port());
+  for (int i = 0; i < 20; ++i) {
+    HttpResponse r = http.Get("/v1/no-such-path");
+    REQUIRE_MESSAGE(r.status == 404, r.Describe());
+    CHECK_MESSAGE(r.body.find("\"error\"") != std::string::npos, r.Describe());
+  }
+}
+
 TEST_CASE("readiness follows Redis through a kill and a restart on the same port") {
   TestStackOptions options;
   options.start_downlink = false;
