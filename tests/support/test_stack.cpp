@@ -431,8 +431,10 @@ ChildSpec TestStack::SpecFor(Component c, int port, const std::string& log_name)
   // The secret comes from the file only: the broker plugin reads that same file.
   spec.env_unset = {"COURIER_JWT_SECRET"};
   const std::string host = kHost;
+  // The cluster as scripts/cluster runs it: every write waits until a replica has it.
   const std::vector<std::string> redis =
-      cluster_ ? std::vector<std::string>{"--redis-cluster", cluster_->seeds()}
+      cluster_ ? std::vector<std::string>{"--redis-cluster", cluster_->seeds(),
+                                          "--redis-replica-acks", "1"}
                : std::vector<std::string>{"--redis-host", host, "--redis-port",
                                           std::to_string(redis_port_)};
   const std::vector<std::string> common = {"--mqtt-host",       host,

@@ -12,10 +12,11 @@
 // Two topologies (Topology; options.topology, else COURIER_TEST_TOPOLOGY):
 //   kSingle   one redis-server, the brokers the options ask for (default one), one downlink.
 //   kCluster  a Redis Cluster (tests/support/redis_cluster.h: 3 masters with a replica each, AOF
-//             on) that uplinks, downlinks and plugins reach with --redis-cluster /
-//             plugin_opt_redis_cluster; at least 3 brokers with a brokers file (users assigned by
-//             rendezvous hash, common/broker_ring.h); 2 downlinks sharing the delivery shards by
-//             lease (the main one and "downlink-b"); one uplink.
+//             on) that uplinks and downlinks reach with --redis-cluster (and, as scripts/cluster,
+//             --redis-replica-acks 1), plugins with plugin_opt_redis_cluster; at least 3 brokers
+//             with a brokers file (users assigned by rendezvous hash, common/broker_ring.h);
+//             2 downlinks sharing the delivery shards by lease (the main one and "downlink-b");
+//             one uplink.
 // A Component is the whole tier in either topology: Kill/Stop/Start/Restart(kRedis) act on every
 // Redis process (every cluster node; Start waits for RedisCluster::WaitForStable()), kBroker on
 // every broker in the cluster topology, kDownlink on every downlink the topology started (not on
