@@ -51,19 +51,12 @@ TestStackOptions OneMasterCluster() {
   return o;
 }
 
-RedisConfig ConfigOf(const TestStack& stack) {
-  RedisConfig config;
-  config.host = TestStack::kHost;
-  config.port = stack.redis_port();
-  return config;
-}
-
 // A one-master Redis Cluster with the stores over it.
 class Cluster {
  public:
   Cluster()
       : stack_(OneMasterCluster()),
-        pool_(ConfigOf(stack_), 4),
+        pool_(stack_.redis_config(), 4),
         messages_(&pool_, StorePolicy{}),
         social_(&pool_, StorePolicy{}) {
     auto added = stack_.RedisCommand({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"});
@@ -78,7 +71,7 @@ class Cluster {
     REQUIRE_MESSAGE(ok, "the one-node cluster did not reach cluster_state:ok");
     // The test looks inside as a user of its own, whom the faults' ACLs leave alone.
     Command({"ACL", "SETUSER", "inspector", "on", ">inspector", "~*", "&*", "+@all"});
-    auto c = RedisConnection::Connect(ConfigOf(stack_));
+    auto c = RedisConnection::Connect(stack_.redis_config());
     REQUIRE(c.ok());
     inspector_ = std::move(*c);
     auto auth = inspector_->Command({"AUTH", "inspector", "inspector"});

@@ -22,16 +22,13 @@ TestStackOptions RedisOnly() {
   return o;
 }
 
-// A client configuration for the stack's Redis (one Redis, or the cluster topology's cluster).
-RedisConfig RedisConfigOf(const TestStack& stack) { return stack.redis_config(); }
-
 TEST_CASE("store contract: RedisMessageStore keeps the MessageStore contract on a real Redis") {
   // doctest runs this body once per SUBCASE of the contract; each run gets its own Redis and,
   // to be safe should that ever be shared, its own user ids.
   static int run = 0;
   const std::string prefix = "run" + std::to_string(++run) + "_";
   TestStack stack(RedisOnly());
-  RedisPool pool(RedisConfigOf(stack), 4);
+  RedisPool pool(stack.redis_config(), 4);
   RedisMessageStore store(&pool, StorePolicy{});
   REQUIRE(store.Ping().ok());
   CheckMessageStoreContract(&store, prefix);
@@ -40,7 +37,7 @@ TEST_CASE("store contract: RedisMessageStore keeps the MessageStore contract on 
 TEST_CASE(
     "store contract: RedisMessageStore reports Unavailable, not a crash, when Redis is gone") {
   TestStack stack(RedisOnly());
-  RedisPool pool(RedisConfigOf(stack), 2);
+  RedisPool pool(stack.redis_config(), 2);
   RedisMessageStore store(&pool, StorePolicy{});
   REQUIRE(store.Ping().ok());
   stack.KillRedis();
