@@ -7,42 +7,51 @@ namespace courier::bench {
 
 namespace {
 
-constexpr uint8_t kAccepted = 1;
-constexpr uint8_t kArrived = 2;
 // A stream longer than this is not something the bench sends; refuse rather than allocate.
 constexpr int64_t kMaxStreamLength = int64_t{1} << 28;
 
 }  // namespace
 
-void StreamCheck::Arrived(int64_t n) {
+void StreamCheck::Arrived(int64_t n, int64_t seq) {
   if (n < 0 || n >= kMaxStreamLength) {
     ++unexpected_;
     return;
   }
-  if (static_cast<size_t>(n) >= state_.size()) state_.resize(static_cast<size_t>(n) + 1, 0);
-  uint8_t& s = state_[static_cast<size_t>(n)];
-  if (s & kArrived) {
+  const auto i = static_cast<size_t>(n);
+  if (i >= seq_.size()) seq_.resize(i + 1, kNotArrived);
+  if (seq_[i] != kNotArrived) {
     ++duplicated_;
     return;
   }
-  s |= kArrived;
+  seq_[i] = seq;
   ++unique_;
-  if (n < highest_arrived_) ++out_of_order_;
-  highest_arrived_ = std::max(highest_arrived_, n);
 }
 
 void StreamCheck::Accepted(int64_t n) {
   if (n < 0 || n >= kMaxStreamLength) return;
-  if (static_cast<size_t>(n) >= state_.size()) state_.resize(static_cast<size_t>(n) + 1, 0);
-  uint8_t& s = state_[static_cast<size_t>(n)];
-  if (!(s & kAccepted)) ++accepted_;
-  s |= kAccepted;
+  const auto i = static_cast<size_t>(n);
+  if (i >= accepted_n_.size()) accepted_n_.resize(i + 1, 0);
+  if (accepted_n_[i] == 0) ++accepted_;
+  accepted_n_[i] = 1;
 }
 
 int64_t StreamCheck::lost() const {
   int64_t lost = 0;
-  for (uint8_t s : state_) lost += (s & kAccepted) && !(s & kArrived);
+  for (size_t i = 0; i < accepted_n_.size(); ++i) {
+    lost += accepted_n_[i] && (i >= seq_.size() || seq_[i] == kNotArrived);
+  }
   return lost;
+}
+
+int64_t StreamCheck::out_of_order() const {
+  int64_t out = 0;
+  int64_t highest = kNotArrived;
+  for (int64_t seq : seq_) {
+    if (seq == kNotArrived) continue;
+    if (seq < highest) ++out;
+    highest = std::max(highest, seq);
+  }
+  return out;
 }
 
 void SeqCheck::Push(int64_t seq) {

@@ -14,30 +14,35 @@
 namespace courier::bench {
 
 // One sender's messages to one recipient, numbered 0, 1, 2, ... in the order they were sent
-// (each waiting for the previous one's 2xx, so SPEC §1 promises that order on arrival).
+// (each waiting for the previous one's 2xx), each stored in the recipient's inbox under a
+// `seq`. SPEC §1 promises that order: a later message has a higher seq. Arrival order is not
+// checked here (a device may get a push before it syncs what came earlier; the SDK orders by
+// seq), only that the seqs follow the sending order.
 class StreamCheck {
  public:
-  // Message `n` arrived. Counts a duplicate when it had arrived before, and out of order when a
-  // later message of the stream arrived first. Negative `n` counts as unexpected.
-  void Arrived(int64_t n);
+  // Message `n` arrived, stored under `seq`. A second arrival of `n` counts as a duplicate (the
+  // caller drops a repeated seq before: a push delivered again is not a second message).
+  // Negative `n` counts as unexpected.
+  void Arrived(int64_t n, int64_t seq);
   // The sender's 2xx for message `n`: it must arrive.
   void Accepted(int64_t n);
 
   int64_t accepted() const { return accepted_; }
   int64_t arrived() const { return unique_; }
   int64_t duplicated() const { return duplicated_; }
-  int64_t out_of_order() const { return out_of_order_; }
   int64_t unexpected() const { return unexpected_; }
   // Accepted messages that have not arrived.
   int64_t lost() const;
+  // Messages whose seq is below the seq of an earlier-sent message of the stream.
+  int64_t out_of_order() const;
 
  private:
-  std::vector<uint8_t> state_;  // per n: bit 0 accepted, bit 1 arrived
-  int64_t highest_arrived_ = -1;
+  static constexpr int64_t kNotArrived = -1;
+  std::vector<int64_t> seq_;         // per n: its seq, or kNotArrived
+  std::vector<uint8_t> accepted_n_;  // per n: 1 when accepted
   int64_t accepted_ = 0;
   int64_t unique_ = 0;
   int64_t duplicated_ = 0;
-  int64_t out_of_order_ = 0;
   int64_t unexpected_ = 0;
 };
 

@@ -68,7 +68,7 @@ void InboxTracker::TakeLocked(size_t device, const json& envelope, int64_t arriv
   int64_t sent_ns = IntAt(*body, "t");
   StreamCheck& check = d.streams[stream];
   int64_t before = check.arrived();
-  check.Arrived(n);
+  check.Arrived(n, seq);
   if (check.arrived() == before) return;  // a duplicate or unexpected: counted by the check
   ++delivered_;
   if (first_arrival_ns_ == 0 || arrival_ns < first_arrival_ns_) first_arrival_ns_ = arrival_ns;

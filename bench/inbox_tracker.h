@@ -5,9 +5,9 @@
 //
 // Like the SDK, the tracker takes an inbox entry once per device by its `seq` (a push may be
 // delivered again, at least once, and sync may return what was pushed): a repeated seq counts as
-// `redelivered`, not duplicated. Duplicated means one sent message stored under two seqs, or
-// arriving twice in its stream; lost means accepted and never arrived; out of order means a
-// stream's message after a later one, or a push whose seq is below one pushed before.
+// `redelivered`, not duplicated. Duplicated means one sent message stored under two seqs; lost
+// means accepted and never arrived; out of order means a message stored under a lower seq than
+// one its sender sent before it, or a push arriving after a push of a higher seq.
 //
 // Thread-safety: thread-safe (one mutex); the MQTT loop feeds it while senders mark acceptance.
 #pragma once
