@@ -1,5 +1,6 @@
 #include "bench/scenarios.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "bench/api_session.h"
@@ -184,6 +186,52 @@ int64_t RssKib(int pid) {
   return -1;
 }
 
+// CPU time (user + system) a process has used so far, in microseconds; -1 if unreadable.
+int64_t CpuMicros(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) in parentheses: state is field 3,
+  // utime and stime fields 14 and 15.
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  int64_t utime = -1;
+  int64_t stime = -1;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) stime = std::stoll(field);
+  }
+  if (utime < 0 || stime < 0) return -1;
+  return (utime + stime) * 1000000 / sysconf(_SC_CLK_TCK);
+}
+
+// Where the CPU goes during a measured phase: each measured process's and this one's CPU time,
+// reported per delivered message (docs/performance.md, "Where the time goes").
+class CpuMeter {
+ public:
+  explicit CpuMeter(const BenchOptions& o) : pids_(o.measure_pids) {
+    pids_.emplace_back("bench", static_cast<int>(getpid()));
+    for (const auto& [name, pid] : pids_) start_.push_back(CpuMicros(pid));
+  }
+  void Stop() {
+    for (const auto& [name, pid] : pids_) stop_.push_back(CpuMicros(pid));
+  }
+  // REQUIRES: Stop() was called.
+  void AddTo(Report& r, int64_t messages) const {
+    for (size_t i = 0; i < pids_.size(); ++i) {
+      if (start_[i] < 0 || stop_[i] < 0 || messages <= 0) continue;
+      r.Add(pids_[i].first + "_cpu_us_per_msg",
+            static_cast<double>(stop_[i] - start_[i]) / static_cast<double>(messages), 1);
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, int>> pids_;
+  std::vector<int64_t> start_;
+  std::vector<int64_t> stop_;
+};
+
 // Everything a sender thread keeps of its own sends; merged after the threads have joined.
 struct SenderTally {
   int64_t sent = 0;
@@ -233,6 +281,7 @@ Report RunOneToOne(const BenchOptions& o) {
   const int threads = std::max(1, std::min(o.senders, o.pairs));
   std::vector<SenderTally> tallies(threads);
   std::vector<std::thread> pool;
+  CpuMeter cpu(o);
   const auto start = Clock::now();
   const auto deadline =
       start + std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
@@ -282,6 +331,7 @@ Report RunOneToOne(const BenchOptions& o) {
     total.http.Append(t.http);
   }
   WaitDelivered(tracker, total.accepted, o.settle_s);
+  cpu.Stop();
   const InboxTracker::Totals totals = tracker.totals();
   const int64_t start_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count();
@@ -295,6 +345,7 @@ Report RunOneToOne(const BenchOptions& o) {
   r.Add("delivered_msg_per_s", static_cast<double>(totals.delivered) / deliver_s, 1);
   AddLatencies(r, "latency", tracker.latencies());
   AddLatencies(r, "http", total.http);
+  cpu.AddTo(r, totals.delivered);
   AddDeliveryCheck(r, totals);
   AddSwarmHealth(r, swarm);
   if (total.accepted == 0) r.Fail("no send was accepted: " + total.last_error);
@@ -385,6 +436,7 @@ Report RunBaseline(const BenchOptions& o) {
   std::atomic<int64_t> published{0};
 
   Progress("baseline: publishing for " + std::to_string(o.duration_s) + " s");
+  CpuMeter cpu(o);
   const auto start = Clock::now();
   const int64_t start_ns = MqttSwarm::NowNs();
   const int64_t deadline_ns = start_ns + static_cast<int64_t>(o.duration_s * 1e9);
@@ -417,6 +469,7 @@ Report RunBaseline(const BenchOptions& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const double send_s = SecondsSince(start);
   WaitDelivered(tracker, published.load(), o.settle_s);
+  cpu.Stop();
   const InboxTracker::Totals totals = tracker.totals();
   const double deliver_s =
       std::max(1e-9, static_cast<double>(tracker.last_arrival_ns() - start_ns) / 1e9);
@@ -425,6 +478,7 @@ Report RunBaseline(const BenchOptions& o) {
   r.Add("acknowledged_msg_per_s", static_cast<double>(acked.load()) / send_s, 1);
   r.Add("delivered_msg_per_s", static_cast<double>(totals.delivered) / deliver_s, 1);
   AddLatencies(r, "latency", tracker.latencies());
+  cpu.AddTo(r, totals.delivered);
   AddDeliveryCheck(r, totals);
   AddSwarmHealth(r, swarm);
   if (acked.load() == 0) r.Fail("no publish was acknowledged: " + swarm.last_error());

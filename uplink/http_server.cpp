@@ -1,6 +1,7 @@
 #include "uplink/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <chrono>
@@ -57,7 +58,10 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
   // Nagle's algorithm plus delayed ACKs adds ~40 ms to every keep-alive request.
   server_->set_tcp_nodelay(true);
   // A port in use is an error, not a port shared with whoever has it.
-  server_->set_socket_options([](socket_t fd) { SetListenSocketOptions(fd); });
+  server_->set_socket_options([this](socket_t fd) {
+    SetListenSocketOptions(fd);
+    listen_fd_ = fd;
+  });
   server_->set_keep_alive_max_count(1000000);
   server_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
   server_->set_read_timeout(options_.read_timeout_s, 0);
@@ -175,6 +179,11 @@ Status HttpServer::Bind() {
                                  std::to_string(options_.port));
     }
     port_ = options_.port;
+  }
+  // The library has listened with its compiled-in backlog; listening again sets ours.
+  if (listen_fd_ < 0 || listen(listen_fd_, options_.listen_backlog) != 0) {
+    spdlog::warn("cannot set the listen backlog to {}; bursts of new connections may wait",
+                 options_.listen_backlog);
   }
   return Status::Ok();
 }

@@ -32,6 +32,11 @@ struct HttpServerOptions {
   // handler sees sane; a reverse proxy bounds what is read (docs/security.md, Gaps).
   size_t max_header_fields = 100;
   size_t max_header_bytes = 32 * 1024;
+  // Connections the kernel completes and queues before the server accepts them. Debian's
+  // cpp-httplib is compiled with a backlog of 5, which drops SYNs in a burst of new connections
+  // (each then waits a 1 s retransmit); Bind() listens again with this. The kernel caps it at
+  // net.core.somaxconn.
+  int listen_backlog = 4096;
 };
 
 class HttpServer {
@@ -54,6 +59,7 @@ class HttpServer {
   MetricsRegistry* metrics_;
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
+  int listen_fd_ = -1;  // the listening socket, as the library's socket-options hook saw it
 };
 
 }  // namespace courier

@@ -2,8 +2,16 @@
 // and the broker refuses what it must. If this fails, read its message before any other test's.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <csignal>
 #include <thread>
+#include <vector>
 
 #include "tests/support/courier_api.h"
 #include "tests/support/http_client.h"
@@ -50,6 +58,44 @@ TEST_CASE("a second uplink on a port in use fails to start and the first keeps e
     REQUIRE_MESSAGE(r.status == 404, r.Describe());
     CHECK_MESSAGE(r.body.find("\"error\"") != std::string::npos, r.Describe());
   }
+}
+
+// Debian's cpp-httplib listens with a backlog of 5: in a burst of new connections the kernel drops
+// SYNs beyond it and each dropped client waits a 1 s retransmit. The uplink listens again with a
+// larger one. Frozen, it accepts nothing, so what the kernel completes on its own is the backlog.
+TEST_CASE("the uplink's listen backlog holds a burst of 64 new connections") {
+  TestStack stack;
+  ChildProcess& uplink = stack.process(Component::kUplink);
+  REQUIRE(uplink.Signal(SIGSTOP));
+  constexpr int kBurst = 64;
+  std::vector<int> fds;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(stack.http_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < kBurst; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // EINPROGRESS or done
+    fds.push_back(fd);
+  }
+  // Established means writable with no pending error; give the handshakes a moment.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int established = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) &&
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0) {
+      ++established;
+    }
+  }
+  for (int fd : fds) close(fd);
+  REQUIRE(uplink.Signal(SIGCONT));
+  CHECK_MESSAGE(established == kBurst, established << " of " << kBurst << " connections completed");
+  HttpResponse readyz = HttpClient(stack.http_port()).Get("/readyz");
+  CHECK_MESSAGE(readyz.status == 200, readyz.Describe());
 }
 
 TEST_CASE("readiness follows Redis through a kill and a restart on the same port") {
