@@ -6,7 +6,8 @@
 // Every libmosquitto call happens on the loop thread; other threads post requests (Add,
 // DropAll, ReconnectAll, StartPublishing) that the loop picks up within a few milliseconds.
 // Connects are started at most `max_connecting` at a time, so a burst of thousands does not
-// overflow the broker's listen backlog (a dropped SYN costs a 1 s retransmit).
+// overflow the broker's listen backlog (Mosquitto listens with 100, fixed; a dropped SYN costs a
+// 1 s retransmit) — as real devices spread their reconnects with jittered backoff.
 //
 // Thread-safety: the public methods are thread-safe. The handlers run on the loop thread.
 #pragma once
@@ -49,7 +50,7 @@ class MqttSwarm {
   // false when it has no more (for now: the loop asks again on the next PUBACK or tick).
   using NextMessage = std::function<bool(std::string* topic, std::string* payload)>;
 
-  explicit MqttSwarm(MessageHandler on_message, int max_connecting = 256);
+  explicit MqttSwarm(MessageHandler on_message, int max_connecting = 64);
   ~MqttSwarm();  // closes every connection and joins the loop
   MqttSwarm(const MqttSwarm&) = delete;
   MqttSwarm& operator=(const MqttSwarm&) = delete;

@@ -32,7 +32,7 @@ struct BenchOptions {
   int members = 500;        // group: members, all online
   int group_messages = 20;  // group: messages, one at a time
   int messages = 10000;     // offline: backlog
-  int devices = 10000;      // connections, reconnect-storm
+  int devices = 6000;       // connections, reconnect-storm (3 open files each: 20,000 max)
   int setup_threads = 8;    // registering and logging in users
   double settle_s = 15;     // longest wait for the last deliveries after sending
 };
