@@ -1,5 +1,7 @@
 #include "bench/inbox_tracker.h"
 
+#include <algorithm>
+
 namespace courier::bench {
 
 using nlohmann::json;
@@ -73,7 +75,10 @@ void InboxTracker::TakeLocked(size_t device, const json& envelope, int64_t arriv
   ++delivered_;
   if (first_arrival_ns_ == 0 || arrival_ns < first_arrival_ns_) first_arrival_ns_ = arrival_ns;
   last_arrival_ns_ = std::max(last_arrival_ns_, arrival_ns);
-  if (pushed && sent_ns > 0) latencies_.Add(arrival_ns - sent_ns);
+  if (pushed && sent_ns > 0) {
+    latencies_.Add(arrival_ns - sent_ns);
+    samples_.emplace_back(sent_ns, arrival_ns - sent_ns);
+  }
   if (!track_spreads_) return;
   Spread& spread = spreads_[{stream, n}];
   ++spread.devices;
@@ -126,6 +131,16 @@ int64_t InboxTracker::last_seq(size_t device) const {
 Latencies InboxTracker::latencies() const {
   std::lock_guard<std::mutex> lock(mu_);
   return latencies_;
+}
+
+std::vector<std::pair<int64_t, int64_t>> InboxTracker::slowest(size_t count) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<int64_t, int64_t>> out = samples_;
+  count = std::min(count, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(count), out.end(),
+                    [](const auto& a, const auto& b) { return a.second > b.second; });
+  out.resize(count);
+  return out;
 }
 
 std::map<std::pair<int64_t, int64_t>, InboxTracker::Spread> InboxTracker::spreads() const {

@@ -63,6 +63,9 @@ class InboxTracker {
   int64_t notifications(size_t device) const;
   int64_t last_seq(size_t device) const;  // highest seq taken; 0 if none
   Latencies latencies() const;            // send start → first arrival, pushes only
+  // The `count` slowest pushes: (send start ns, latency ns), slowest first — when in the run
+  // the tail happened (a periodic stall shows as evenly spaced send times).
+  std::vector<std::pair<int64_t, int64_t>> slowest(size_t count) const;
   std::map<std::pair<int64_t, int64_t>, Spread> spreads() const;
   int64_t first_arrival_ns() const;
   int64_t last_arrival_ns() const;
@@ -82,6 +85,7 @@ class InboxTracker {
   const bool track_spreads_;
   std::vector<Device> devices_;                            // GUARDED_BY(mu_)
   Latencies latencies_;                                    // GUARDED_BY(mu_)
+  std::vector<std::pair<int64_t, int64_t>> samples_;       // GUARDED_BY(mu_): sent, latency
   std::map<std::pair<int64_t, int64_t>, Spread> spreads_;  // GUARDED_BY(mu_)
   int64_t delivered_ = 0;                                  // GUARDED_BY(mu_)
   int64_t redelivered_ = 0;                                // GUARDED_BY(mu_)

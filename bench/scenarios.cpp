@@ -145,6 +145,20 @@ void AddLatencies(Report& r, const std::string& prefix, const Latencies& l) {
   r.Add(prefix + "_max_ms", l.MaxMs(), 3);
 }
 
+// When the slowest pushes were sent (seconds into the phase) and how slow they were: a stall
+// that recurs shows as evenly spaced times.
+void AddSlowest(Report& r, const InboxTracker& tracker, int64_t start_ns) {
+  std::string text;
+  for (const auto& [sent_ns, latency_ns] : tracker.slowest(8)) {
+    char item[64];
+    std::snprintf(item, sizeof item, "%s%.2fs/%.0fms", text.empty() ? "" : " ",
+                  static_cast<double>(sent_ns - start_ns) / 1e9,
+                  static_cast<double>(latency_ns) / 1e6);
+    text += item;
+  }
+  r.Add("slowest_at", text.empty() ? "-" : text);
+}
+
 // The delivery check every scenario ends with: all must be 0.
 void AddDeliveryCheck(Report& r, const InboxTracker::Totals& t) {
   r.Add("delivered", t.delivered);
@@ -344,6 +358,7 @@ Report RunOneToOne(const BenchOptions& o) {
   r.Add("accepted_msg_per_s", static_cast<double>(total.accepted) / send_s, 1);
   r.Add("delivered_msg_per_s", static_cast<double>(totals.delivered) / deliver_s, 1);
   AddLatencies(r, "latency", tracker.latencies());
+  AddSlowest(r, tracker, start_ns);
   AddLatencies(r, "http", total.http);
   cpu.AddTo(r, totals.delivered);
   AddDeliveryCheck(r, totals);
