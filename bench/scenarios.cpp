@@ -98,6 +98,11 @@ Result<std::vector<client::LoginInfo>> LoginAll(const BenchOptions& o,
   return logins;
 }
 
+// The user's inbox topic, from the login answer (ParseLoginAnswer checked it is there).
+std::string InboxTopicOf(const client::LoginInfo& login) {
+  return login.mqtt.value("topics", json::object()).value("inbox", "");
+}
+
 // The MQTT connection a device makes from its login answer (SPEC §4).
 MqttEndpoint EndpointOf(const BenchOptions& o, const client::LoginInfo& login, size_t index) {
   MqttEndpoint e;
@@ -107,7 +112,8 @@ MqttEndpoint EndpointOf(const BenchOptions& o, const client::LoginInfo& login, s
   e.client_id = m.value("client_id", "");
   e.username = m.value("username", "");
   e.password = m.value("password", "");
-  e.subscriptions = {m["topics"].value("inbox", ""), m["topics"].value("device", "")};
+  const json topics = m.value("topics", json::object());
+  e.subscriptions = {topics.value("inbox", ""), topics.value("device", "")};
   if (!o.source_addresses.empty()) {
     e.bind_address = o.source_addresses[index % o.source_addresses.size()];
   }
@@ -391,6 +397,20 @@ Report RunBaseline(const BenchOptions& o) {
     r.Fail("log in: " + logins.status().ToString());
     return r;
   }
+  // What the publishers' callbacks use on the loop thread: declared before the swarm, so that
+  // it outlives the loop (which the swarm's destructor stops).
+  struct Publisher {
+    std::vector<size_t> recipients;
+    size_t cursor = 0;
+    std::deque<std::pair<size_t, int64_t>> unacked;
+  };
+  std::vector<std::unique_ptr<Publisher>> publishers;
+  std::vector<std::string> topics;
+  for (const auto& login : *logins) topics.push_back(InboxTopicOf(login));
+  std::vector<int64_t> next_n(recipients.size(), 0);
+  std::vector<int64_t> next_seq(recipients.size(), 1);
+  std::atomic<int64_t> acked{0};
+  std::atomic<int64_t> published{0};
   InboxTracker tracker(recipients.size());
   MqttSwarm swarm([&](size_t d, std::string_view, std::string_view payload, int64_t now) {
     tracker.Pushed(d, payload, now);
@@ -410,16 +430,10 @@ Report RunBaseline(const BenchOptions& o) {
 
   // Publishers per broker (a sharded stack has devices on several), each with its share of
   // the recipients, publishing an envelope-shaped payload to their inbox topics.
-  struct Publisher {
-    std::vector<size_t> recipients;
-    size_t cursor = 0;
-    std::deque<std::pair<size_t, int64_t>> unacked;
-  };
   std::map<std::string, std::vector<size_t>> by_broker;
   for (size_t i = 0; i < logins->size(); ++i) {
     by_broker[BrokerOf(EndpointOf(o, (*logins)[i], i))].push_back(i);
   }
-  std::vector<std::unique_ptr<Publisher>> publishers;
   std::vector<size_t> publisher_devices;
   for (const auto& [broker, members] : by_broker) {
     MqttEndpoint first = EndpointOf(o, (*logins)[members.front()], members.front());
@@ -443,12 +457,6 @@ Report RunBaseline(const BenchOptions& o) {
     r.Fail("publishers did not connect: " + swarm.last_error());
     return r;
   }
-  std::vector<std::string> topics;
-  for (const auto& login : *logins) topics.push_back(login.mqtt["topics"].value("inbox", ""));
-  std::vector<int64_t> next_n(recipients.size(), 0);  // loop thread only, like Publisher
-  std::vector<int64_t> next_seq(recipients.size(), 1);
-  std::atomic<int64_t> acked{0};
-  std::atomic<int64_t> published{0};
 
   Progress("baseline: publishing for " + std::to_string(o.duration_s) + " s");
   CpuMeter cpu(o);
