@@ -17,8 +17,8 @@ int64_t IntAt(const json& object, const char* key) {
 
 }  // namespace
 
-InboxTracker::InboxTracker(size_t devices, bool track_spreads)
-    : track_spreads_(track_spreads), devices_(devices) {}
+InboxTracker::InboxTracker(size_t devices, bool track_spreads, size_t timed_devices)
+    : track_spreads_(track_spreads), timed_devices_(timed_devices), devices_(devices) {}
 
 void InboxTracker::Pushed(size_t device, std::string_view payload, int64_t arrival_ns) {
   json envelope = json::parse(payload, nullptr, false);
@@ -73,6 +73,8 @@ void InboxTracker::TakeLocked(size_t device, const json& envelope, int64_t arriv
   check.Arrived(n, seq);
   if (check.arrived() == before) return;  // a duplicate or unexpected: counted by the check
   ++delivered_;
+  if (device >= timed_devices_) return;
+  ++timed_delivered_;
   if (first_arrival_ns_ == 0 || arrival_ns < first_arrival_ns_) first_arrival_ns_ = arrival_ns;
   last_arrival_ns_ = std::max(last_arrival_ns_, arrival_ns);
   if (pushed && sent_ns > 0) {
@@ -116,6 +118,11 @@ InboxTracker::Totals InboxTracker::totals() const {
 int64_t InboxTracker::delivered() const {
   std::lock_guard<std::mutex> lock(mu_);
   return delivered_;
+}
+
+int64_t InboxTracker::timed_delivered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return timed_delivered_;
 }
 
 int64_t InboxTracker::notifications(size_t device) const {

@@ -47,8 +47,11 @@ class InboxTracker {
   };
 
   // With `track_spreads`, spreads() says how each message spread over the devices (for a
-  // group); off, nothing per message is kept beyond the stream checks.
-  explicit InboxTracker(size_t devices, bool track_spreads = false);
+  // group); off, nothing per message is kept beyond the stream checks. Devices from
+  // `timed_devices` on are checked like the others but not timed: a sender's own devices, which
+  // get the echo of what it sent, when the latency that counts is the recipient's.
+  explicit InboxTracker(size_t devices, bool track_spreads = false,
+                        size_t timed_devices = SIZE_MAX);
 
   // A push's payload (an inbox envelope as JSON text) that `device` received at `arrival_ns`.
   // Signals and other payloads without a seq are counted and otherwise ignored.
@@ -59,7 +62,8 @@ class InboxTracker {
   void Accepted(size_t device, int64_t stream, int64_t n);
 
   Totals totals() const;
-  int64_t delivered() const;  // cheap: for waiting until everything arrived
+  int64_t delivered() const;        // cheap: for waiting until everything arrived
+  int64_t timed_delivered() const;  // to the timed devices only
   int64_t notifications(size_t device) const;
   int64_t last_seq(size_t device) const;  // highest seq taken; 0 if none
   Latencies latencies() const;            // send start → first arrival, pushes only
@@ -83,11 +87,13 @@ class InboxTracker {
 
   mutable std::mutex mu_;
   const bool track_spreads_;
+  const size_t timed_devices_;
   std::vector<Device> devices_;                            // GUARDED_BY(mu_)
   Latencies latencies_;                                    // GUARDED_BY(mu_)
   std::vector<std::pair<int64_t, int64_t>> samples_;       // GUARDED_BY(mu_): sent, latency
   std::map<std::pair<int64_t, int64_t>, Spread> spreads_;  // GUARDED_BY(mu_)
   int64_t delivered_ = 0;                                  // GUARDED_BY(mu_)
+  int64_t timed_delivered_ = 0;                            // GUARDED_BY(mu_)
   int64_t redelivered_ = 0;                                // GUARDED_BY(mu_)
   int64_t unexpected_ = 0;                                 // GUARDED_BY(mu_)
   int64_t first_arrival_ns_ = 0;                           // GUARDED_BY(mu_)

@@ -289,11 +289,17 @@ Report RunOneToOne(const BenchOptions& o) {
            (sender_logins.ok() ? recipient_logins.status() : sender_logins.status()).ToString());
     return r;
   }
-  InboxTracker tracker(recipients.size());
+  // Both of a pair are online (issue #7: "online pairs"): recipients are devices 0..P-1,
+  // senders P..2P-1, which get the echo of what they send (their own inbox entry, for their
+  // other devices). The echoes are checked like the rest; the latency is the recipient's.
+  const size_t pairs = recipients.size();
+  InboxTracker tracker(2 * pairs, /*track_spreads=*/false, /*timed_devices=*/pairs);
   MqttSwarm swarm([&](size_t d, std::string_view, std::string_view payload, int64_t now) {
     tracker.Pushed(d, payload, now);
   });
-  if (!ConnectAll(o, swarm, *recipient_logins, r)) return r;
+  std::vector<client::LoginInfo> devices = *recipient_logins;
+  devices.insert(devices.end(), sender_logins->begin(), sender_logins->end());
+  if (!ConnectAll(o, swarm, devices, r)) return r;
 
   Progress("one-to-one: sending for " + std::to_string(o.duration_s) + " s" +
            (o.rate > 0 ? " at " + std::to_string(static_cast<int>(o.rate)) + " msg/s"
@@ -337,6 +343,7 @@ Report RunOneToOne(const BenchOptions& o) {
         tally.http.Add(MqttSwarm::NowNs() - t0);
         ++tally.accepted;
         tracker.Accepted(static_cast<size_t>(pair), 0, n);
+        tracker.Accepted(pairs + static_cast<size_t>(pair), 0, n);
       }
     });
   }
@@ -350,7 +357,7 @@ Report RunOneToOne(const BenchOptions& o) {
     if (!t.last_error.empty()) total.last_error = t.last_error;
     total.http.Append(t.http);
   }
-  WaitDelivered(tracker, total.accepted, o.settle_s);
+  WaitDelivered(tracker, 2 * total.accepted, o.settle_s);
   cpu.Stop();
   const InboxTracker::Totals totals = tracker.totals();
   const int64_t start_ns =
@@ -362,11 +369,13 @@ Report RunOneToOne(const BenchOptions& o) {
   r.Add("send_errors", total.errors);
   if (total.errors > 0) r.Add("last_send_error", total.last_error);
   r.Add("accepted_msg_per_s", static_cast<double>(total.accepted) / send_s, 1);
-  r.Add("delivered_msg_per_s", static_cast<double>(totals.delivered) / deliver_s, 1);
+  const int64_t to_recipients = tracker.timed_delivered();
+  r.Add("delivered_msg_per_s", static_cast<double>(to_recipients) / deliver_s, 1);
+  r.Add("echoes_delivered", totals.delivered - to_recipients);
   AddLatencies(r, "latency", tracker.latencies());
   AddSlowest(r, tracker, start_ns);
   AddLatencies(r, "http", total.http);
-  cpu.AddTo(r, totals.delivered);
+  cpu.AddTo(r, to_recipients);
   AddDeliveryCheck(r, totals);
   AddSwarmHealth(r, swarm);
   if (total.accepted == 0) r.Fail("no send was accepted: " + total.last_error);

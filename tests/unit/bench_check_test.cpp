@@ -137,4 +137,20 @@ TEST_CASE("InboxTracker: how a group message spread") {
   CHECK(t.last_arrival_ns() == 2200);
 }
 
+TEST_CASE("InboxTracker: a sender's echo is checked but not timed") {
+  InboxTracker t(2, /*track_spreads=*/false, /*timed_devices=*/1);
+  t.Accepted(0, 0, 0);
+  t.Accepted(1, 0, 0);
+  t.Pushed(0, Message(1, 0, 0, 1000), 3000);  // the recipient's copy
+  t.Pushed(1, Message(7, 0, 0, 1000), 9000);  // the sender's echo, later
+  CHECK(t.delivered() == 2);
+  CHECK(t.timed_delivered() == 1);
+  CHECK(t.latencies().size() == 1);
+  CHECK(t.last_arrival_ns() == 3000);
+  CHECK(t.totals().lost == 0);
+  InboxTracker missing_echo(2, false, 1);
+  missing_echo.Accepted(1, 0, 0);
+  CHECK(missing_echo.totals().lost == 1);
+}
+
 }  // namespace courier::bench
