@@ -48,21 +48,34 @@ Status CheckReplies(const std::vector<RedisValue>& replies, std::string_view wha
 Result<RedisSends::Begun> RedisSends::Begin(const Caller& sender, const std::string& cmid,
                                             const Message& m, const EnvelopeParts& parts,
                                             const std::string& target, bool friends_only,
-                                            int64_t now_ms) {
+                                            int64_t now_ms,
+                                            const std::vector<std::vector<std::string>>& with,
+                                            std::vector<RedisValue>* with_replies) {
   const std::string& from = sender.user_id;
   // A concurrent request with this cmid is working on it: wait for its answer (a send takes
   // milliseconds), or for its lease to end (it died), but not past the step deadline.
   StepClock clock;
   Result<RedisValue> r = Status::Unavailable("not run");
-  for (;;) {
-    r = pool_->Eval(
-        begin_,
-        {keys::Session(from, sender.session_id), keys::Cmid(from, cmid), keys::SendRate(from),
-         keys::Friends(from)},
-        {m.id, m.conv, std::to_string(now_ms), parts.head, parts.tail, target,
-         std::to_string(policy_->cmid_window_s), std::to_string(policy_->send_rate_per_s),
-         std::to_string(policy_->send_burst), friends_only ? "1" : "0", std::to_string(kLeaseMs)});
-    if (!r.ok() || Verdict(*r) != "busy" || !clock.Check().ok()) break;
+  for (bool first = true;; first = false) {
+    RedisSteps::ScriptCalls call = {
+        {{keys::Session(from, sender.session_id), keys::Cmid(from, cmid), keys::SendRate(from),
+          keys::Friends(from)},
+         {m.id, m.conv, std::to_string(now_ms), parts.head, parts.tail, target,
+          std::to_string(policy_->cmid_window_s), std::to_string(policy_->send_rate_per_s),
+          std::to_string(policy_->send_burst), friends_only ? "1" : "0",
+          std::to_string(kLeaseMs)}}};
+    auto replies =
+        steps_.EvalAfter(first ? with : std::vector<std::vector<std::string>>{}, begin_, call);
+    if (!replies.ok()) {
+      r = replies.status();
+      break;
+    }
+    if (first && with_replies != nullptr) {
+      with_replies->assign(std::make_move_iterator(replies->begin()),
+                           std::make_move_iterator(replies->end() - 1));
+    }
+    r = std::move(replies->back());
+    if (Verdict(*r) != "busy" || !clock.Check().ok()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     now_ms += 10;
   }
@@ -138,7 +151,7 @@ Result<std::vector<InboxEntry>> RedisSends::CopyDirect(
     return std::make_pair(std::vector<std::string>{keys::FanIn(user)}, std::move(args));
   };
   const std::vector<LogEntry> mine = {{conv_seq, from, rest}};
-  std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> calls;
+  RedisSteps::ScriptCalls calls;
   for (const auto& [user, epoch] : users) calls.push_back(call(user, epoch, mine));
   auto replies = steps_.EvalEach(direct_fanin_, calls);
   if (!replies.ok()) return replies.status();
@@ -183,29 +196,46 @@ Result<SendOutcome> RedisSends::Direct(const DirectSend& s, int64_t now_ms) {
   StepClock clock;
   const std::string& from = s.sender.user_id;
   const std::string& to = s.recipient;
-  // The recipient's side, read first: a send to an unknown user, or one who blocked the
-  // sender, writes nothing. (A block that lands while a send is under way does not stop it.)
+  // The recipient's side, read in send_begin's round trip: a send to an unknown user, or to
+  // one who blocked the sender, is refused and leaves nothing behind (an opened record is
+  // aborted). A retry of a send accepted before gets its original answer, and one resumed
+  // after its first write is finished. (A block that lands while a send is under way does not
+  // stop it.)
   std::vector<std::vector<std::string>> check = {{"EXISTS", keys::User(to)}};
   if (to != from) check.push_back({"SISMEMBER", keys::Blocks(to), from});
-  auto checked = pool_->Pipeline(check);
-  if (!checked.ok()) return checked.status();
-  if (Status st = CheckReplies(*checked, "send check"); !st.ok()) return st;
-  bool missing = Int((*checked)[0]) != 1;
-  bool blocked = checked->size() > 1 && Int((*checked)[1]) == 1;
-  if (missing || blocked) {
-    // Unless this is a retry of a send accepted before (it gets its original answer).
-    auto earlier = pool_->Pipeline({{"EXISTS", keys::Session(from, s.sender.session_id)},
-                                    {"HEXISTS", keys::Cmid(from, s.cmid), "id"}});
-    if (!earlier.ok()) return earlier.status();
-    if (Int((*earlier)[0]) != 1) return Status::Unauthorized("session ended");
-    if (Int((*earlier)[1]) != 1) {
-      if (missing) return Status::NotFound("no such user: " + to);
-      return Status::Blocked("the recipient does not accept your messages");
+  std::vector<RedisValue> checked;
+  auto begun = Begin(s.sender, s.cmid, s.message, s.parts, to,
+                     policy_->messaging_policy == "friends" && to != from, now_ms, check, &checked);
+  if (checked.size() != check.size()) return begun.ok() ? Malformed("send check") : begun.status();
+  if (Status st = CheckReplies(checked, "send check"); !st.ok()) return st;
+  Status refusal = Status::Ok();
+  if (Int(checked[0]) != 1) {
+    refusal = Status::NotFound("no such user: " + to);
+  } else if (checked.size() > 1 && Int(checked[1]) == 1) {
+    refusal = Status::Blocked("the recipient does not accept your messages");
+  }
+  if (!refusal.ok()) {
+    if (!begun.ok()) {
+      // Refused by send_begin too: the session's end comes first; a rate limit or the messaging
+      // policy (nothing taken) give way to the refusal.
+      auto code = begun.status().code();
+      return code == Status::Code::kRateLimited || code == Status::Code::kForbidden
+                 ? refusal
+                 : begun.status();
+    }
+    if (const auto* o = std::get_if<Opened>(&*begun)) {
+      bool written = false;
+      if (o->resumed) {
+        auto marker = pool_->Command({"EXISTS", keys::ConversationOperation(o->conv, o->id)});
+        if (!marker.ok()) return marker.status();
+        written = Int(*marker) == 1;
+      }
+      if (!written) {
+        if (Status st = Abort(s.sender, s.cmid, *o); !st.ok()) return st;
+        return refusal;
+      }
     }
   }
-
-  auto begun = Begin(s.sender, s.cmid, s.message, s.parts, to,
-                     policy_->messaging_policy == "friends" && to != from, now_ms);
   if (!begun.ok()) return begun.status();
   if (auto* done = std::get_if<SendOutcome>(&*begun)) return *done;
   const Opened& o = std::get<Opened>(*begun);
@@ -243,9 +273,12 @@ Result<SendOutcome> RedisSends::Direct(const DirectSend& s, int64_t now_ms) {
   }
 
   if (Status st = clock.Check(); !st.ok()) return st;
-  if (Status st = steps_.QueuePushes(*entries); !st.ok()) return st;
-  return Finish(s.sender, s.cmid, o, conv_seq,
-                {IndexCommand(o, conv_seq, from, false), IndexCommand(o, conv_seq, from, true)});
+  if (Status st = steps_.QueuePushes(*entries, {IndexCommand(o, conv_seq, from, false),
+                                                IndexCommand(o, conv_seq, from, true)});
+      !st.ok()) {
+    return st;
+  }
+  return Finish(s.sender, s.cmid, o, conv_seq, {});
 }
 
 Result<SendOutcome> RedisSends::Group(const ConversationSend& s, int64_t now_ms) {

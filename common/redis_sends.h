@@ -1,8 +1,9 @@
 // Sends over Redis as sequences of single-slot steps, so they run on a Redis Cluster as on a
 // single Redis (docs/design.md, "Cross-slot operations"):
 //
-//   one-to-one  check recipient → send_begin (sender) → conv_append (conversation)
+//   one-to-one  send_begin (sender) with the recipient check → conv_append (conversation)
 //               → direct_fanin ×2 (recipient, sender) → pushes + recall index → send_end
+//               (five round trips; the steps in one round trip are pipelined)
 //   group       send_begin → group_append (group: history + feed) → fan-out task + recall index
 //               → send_end
 //   room        send_begin → room_append (room: history) → room delivery → send_end
@@ -54,9 +55,12 @@ class RedisSends {
   };
   using Begun = std::variant<SendOutcome, Opened>;  // finished earlier, or to be done now
 
+  // `with`: commands read in the same round trip as send_begin's first call (their replies to
+  // `with_replies`, even when the send is refused).
   Result<Begun> Begin(const Caller& sender, const std::string& cmid, const Message& m,
                       const EnvelopeParts& parts, const std::string& target, bool friends_only,
-                      int64_t now_ms);
+                      int64_t now_ms, const std::vector<std::vector<std::string>>& with = {},
+                      std::vector<RedisValue>* with_replies = nullptr);
   // Runs `commands` (pushes, the recall index: each safe to repeat) and closes the cmid record.
   Result<SendOutcome> Finish(const Caller& sender, const std::string& cmid, const Opened& o,
                              int64_t conv_seq,

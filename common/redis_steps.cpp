@@ -17,10 +17,10 @@ Status RedisSteps::CheckSession(const Caller& c) {
   return Status::Ok();
 }
 
-Result<std::vector<RedisValue>> RedisSteps::EvalEach(
-    const RedisScript& script,
-    const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>& calls) {
-  std::vector<std::vector<std::string>> cmds;
+Result<std::vector<RedisValue>> RedisSteps::EvalAfter(
+    const std::vector<std::vector<std::string>>& commands, const RedisScript& script,
+    const ScriptCalls& calls) {
+  std::vector<std::vector<std::string>> cmds = commands;
   for (const auto& [call_keys, call_args] : calls) {
     std::vector<std::string> cmd = {"EVALSHA", script.sha1(), std::to_string(call_keys.size())};
     cmd.insert(cmd.end(), call_keys.begin(), call_keys.end());
@@ -33,7 +33,7 @@ Result<std::vector<RedisValue>> RedisSteps::EvalEach(
   if (!r.ok()) return r.status();
   replies = std::move(*r);
   for (size_t i = 0; i < calls.size(); ++i) {
-    RedisValue& v = replies[i];
+    RedisValue& v = replies[commands.size() + i];
     if (v.type == RedisValue::Type::kError && v.str.rfind("NOSCRIPT", 0) == 0) {
       // Not loaded on that node yet (a restarted Redis, another node of a cluster): it did not
       // run, so run it again with a load.
@@ -50,7 +50,7 @@ Result<std::vector<RedisValue>> RedisSteps::EvalEach(
 
 Result<std::vector<InboxEntry>> RedisSteps::PutInboxes(const std::vector<InboxWrite>& writes,
                                                        int64_t now_ms) {
-  std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> calls;
+  ScriptCalls calls;
   for (const InboxWrite& w : writes) {
     calls.push_back(
         {{keys::Operation(w.user, w.op)},
@@ -70,7 +70,8 @@ Result<std::vector<InboxEntry>> RedisSteps::PutInboxes(const std::vector<InboxWr
   return out;
 }
 
-Status RedisSteps::QueuePushes(const std::vector<InboxEntry>& entries) {
+Status RedisSteps::QueuePushes(const std::vector<InboxEntry>& entries,
+                               const std::vector<std::vector<std::string>>& with) {
   // Per user, ascending seq: one queue_pushes.lua call each, pipelined.
   std::map<std::string, std::map<int64_t, std::string>> by_user;
   for (const InboxEntry& e : entries) {
@@ -87,11 +88,16 @@ Status RedisSteps::QueuePushes(const std::vector<InboxEntry>& entries) {
     return std::make_pair(
         std::vector<std::string>{keys::DeliveryStream(shard), keys::PushCursors(shard)}, args);
   };
-  std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> calls;
+  ScriptCalls calls;
   for (const auto& [user, pushes] : by_user) calls.push_back(call(user, pushes));
-  auto replies = EvalEach(queue_pushes_, calls);
+  auto replies = EvalAfter(with, queue_pushes_, calls);
   if (!replies.ok()) return replies.status();
-  size_t i = 0;
+  for (size_t w = 0; w < with.size(); ++w) {
+    if ((*replies)[w].type == RedisValue::Type::kError) {
+      return Status::Internal(with[w][0] + " with the pushes: " + (*replies)[w].str);
+    }
+  }
+  size_t i = with.size();
   for (auto& [user, pushes] : by_user) {
     RedisValue reply = std::move((*replies)[i++]);
     // Pushes of entries written before these are not queued yet (a request still under way, or

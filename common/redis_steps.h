@@ -51,17 +51,27 @@ class RedisSteps {
   // order per user and once per entry: pushes already queued are skipped, and pushes of earlier
   // entries not queued yet (a concurrent request, or one that died) are queued first, up to
   // kPushCatchUp of them.
-  Status QueuePushes(const std::vector<InboxEntry>& entries);
+  // `with`: commands that go in the same round trip, before the pushes (each safe to repeat, none
+  // depending on them); an error reply to one is Internal.
+  Status QueuePushes(const std::vector<InboxEntry>& entries,
+                     const std::vector<std::vector<std::string>>& with = {});
 
   // The most missing pushes queued before an entry's own; a device further behind syncs.
   static constexpr int kPushCatchUp = 256;
 
+  using ScriptCalls = std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>;
+
   // Runs `script` once per (keys, args) call, pipelined (one round trip per Redis node); a call
   // that meets a node without the script loaded is run again with a load. Replies in order;
   // an error reply is Internal.
-  Result<std::vector<RedisValue>> EvalEach(
-      const RedisScript& script,
-      const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>& calls);
+  Result<std::vector<RedisValue>> EvalEach(const RedisScript& script, const ScriptCalls& calls) {
+    return EvalAfter({}, script, calls);
+  }
+  // The same, with plain `commands` sent first in the same pipeline. Replies: the commands' (an
+  // error reply left to the caller), then the calls'. On a Redis Cluster the pipeline is split per
+  // node, so the commands and the calls must not depend on each other's order.
+  Result<std::vector<RedisValue>> EvalAfter(const std::vector<std::vector<std::string>>& commands,
+                                            const RedisScript& script, const ScriptCalls& calls);
 
  private:
   RedisPool* pool_;

@@ -718,7 +718,8 @@ TEST_CASE(
   // The step of the send in flight that Redis had received ran after all (a send is a sequence
   // of single-slot steps: docs/design.md, "The send path"). If that step had opened the send
   // (its cmid record exists), the send was under way: the retry resumes it and answers 200 with
-  // its message. If the kill came before (the recipient check), the retry is a new send (201).
+  // its message. If the kill came before (send_begin with the recipient check), the retry is a
+  // new send (201).
   std::this_thread::sleep_for(500ms);
   auto opened =
       stack.RedisCommand({"HGET", keys::Cmid("alice", "e-" + std::to_string(in_flight)), "id"});

@@ -633,11 +633,13 @@ TEST_CASE("sends on a cluster: a one-to-one send survives a crash at any step, o
     CHECK(k.Pushes("bob") == "msg");
     CHECK(k.Pushes("alice") == "msg");
   }
-  // Each step fails once: the cmid record (begin), the history (conversation's slot), bob's
-  // inbox copy, alice's, the pushes, the recall index, the record's close.
+  // Each step fails once: the cmid record (begin), the recipient check read in begin's round
+  // trip (the record is open then), the history (conversation's slot), bob's inbox copy,
+  // alice's, the pushes, the recall index (in the pushes' round trip), the record's close.
   for (const std::string& deny :
-       {std::string("{u:alice}:cmid"), std::string("{c:"), std::string("{u:bob}:fanin"),
-        std::string("{u:alice}:fanin"), std::string("{dq:"), std::string("{m:")}) {
+       {std::string("{u:alice}:cmid"), std::string("{u:bob}:user"), std::string("{c:"),
+        std::string("{u:bob}:fanin"), std::string("{u:alice}:fanin"), std::string("{dq:"),
+        std::string("{m:")}) {
     CAPTURE(deny);
     Cluster k;
     Caller alice = k.User("alice");

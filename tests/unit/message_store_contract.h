@@ -148,12 +148,27 @@ inline void CheckMessageStoreContract(MessageStore* store, const std::string& pr
   }
 
   SUBCASE("an unknown recipient is NotFound and changes nothing") {
-    Caller a = t.User(a_id);
-    auto r = t.Send(a, prefix + "ghost", "x");
+    Caller a = t.User(a_id), b = t.User(b_id);
+    auto r = t.Send(a, prefix + "ghost", "x", "1", 5000);
     CHECK(r.status().code() == Status::Code::kNotFound);
     CHECK(t.SyncAll(a).empty());
-    auto retry = t.Send(a, prefix + "ghost", "x");
+    auto retry = t.Send(a, prefix + "ghost", "x", "1", 5000);
     CHECK(retry.status().code() == Status::Code::kNotFound);
+    // No rate token was kept: the whole burst (StorePolicy default 100) is still there, at the
+    // same instant.
+    for (int i = 1; i < 100; ++i) {
+      auto more = t.Send(a, prefix + "ghost", "g" + std::to_string(i), "1", 5000);
+      REQUIRE(more.status().code() == Status::Code::kNotFound);
+    }
+    int accepted = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (t.Send(a, b_id, "ok" + std::to_string(i), "1", 5000).ok()) ++accepted;
+    }
+    CHECK(accepted == 100);
+    // Nor the cmid: the same cmid to someone who exists is a new message, a second later.
+    auto fresh = t.Send(a, b_id, "x", "1", 6000);
+    REQUIRE_MESSAGE(fresh.ok(), fresh.status().ToString());
+    CHECK_FALSE(fresh->duplicate);
   }
 
   SUBCASE("sync pages by seq") {
