@@ -10,7 +10,8 @@ devices connected):
 
 A snapshot has one line per process: kind (redis, mosquitto, downlink, uplink), name, pid, role
 (master or replica for Redis, - otherwise), VmRSS in KiB. Each OUT is one process's stdout (its
-`key: value` block). The block goes to stdout, ending with `ok: true` or `ok: false` (with the
+`key: value` block). A sixth column, if there, is a broker's established connections (- for
+the others). The block goes to stdout, ending with `ok: true` or `ok: false` (with the
 reasons in `failures:`); exits 0 either way, 2 on bad input. Standard library only.
 """
 import argparse
@@ -42,10 +43,12 @@ def read_snapshot(path):
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.split()
-            if len(parts) != 5:
+            if len(parts) not in (5, 6):
                 continue
-            kind, name, pid, role, kib = parts
-            rows[name] = {"kind": kind, "pid": pid, "role": role, "kib": int(kib)}
+            kind, name, pid, role, kib = parts[:5]
+            conns = parts[5] if len(parts) == 6 and parts[5].isdigit() else None
+            rows[name] = {"kind": kind, "pid": pid, "role": role, "kib": int(kib),
+                          "connections": int(conns) if conns is not None else None}
     return rows
 
 
@@ -123,6 +126,13 @@ def main():
         if kind in COUNTED:
             total += per_device(k["delta"])
             masters_total += per_device(k["masters_delta"])
+    broker_conns = [r["connections"] for r in after.values()
+                    if r["kind"] == "mosquitto" and r["connections"] is not None]
+    if broker_conns:
+        # How evenly the brokers' hash spread the devices, and how close the fullest broker is
+        # to its open-file limit.
+        out.append(("broker_connections_min", str(min(broker_conns))))
+        out.append(("broker_connections_max", str(max(broker_conns))))
     if kinds:
         out.append(("memory_per_device_kb", f"{total / 1000:.2f}"))
         out.append(("memory_per_device_masters_only_kb", f"{masters_total / 1000:.2f}"))
