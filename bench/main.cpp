@@ -97,6 +97,15 @@ int main(int argc, char** argv) {
   app.add_option("--settle-s", o.settle_s, "longest wait for the last deliveries")
       ->check(CLI::Range(0.0, 600.0))
       ->capture_default_str();
+  app.add_option("--phase-dir", o.phase_dir,
+                 "connections: before logging in, connecting and disconnecting, print "
+                 "'registered: N', 'logged in: N', 'connected: N' on stderr and wait for the file "
+                 "DIR/login, DIR/connect, DIR/stop, so that several processes hold their devices "
+                 "at once (scripts/bench --devices N)");
+  app.add_option("--phase-timeout-s", o.phase_timeout_s,
+                 "connections: longest wait for one --phase-dir file; then the run fails")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
   app.add_flag("--quick", quick,
                "small sizes for a smoke run (a few seconds a scenario); sizes given explicitly "
                "still win");

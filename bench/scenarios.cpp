@@ -196,6 +196,33 @@ json BodyOf(int64_t stream, int64_t n, int64_t sent_ns) {
   return json{{"p", stream}, {"n", n}, {"t", sent_ns}};
 }
 
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// With --phase-dir: says how far this process got ("connected: 6000") and waits until the file
+// that starts the next phase exists, so that several processes go through each phase together
+// (BenchOptions::phase_dir). True at once without --phase-dir; false (the run failed, with why)
+// when the file does not appear within phase_timeout_s.
+bool WaitForPhase(const BenchOptions& o, const std::string& done, size_t count,
+                  const std::string& next, Report& r) {
+  if (o.phase_dir.empty()) return true;
+  const std::string path = o.phase_dir + "/" + next;
+  Progress(done + ": " + std::to_string(count) + " (waiting for " + path + ")");
+  auto deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.phase_timeout_s * 1000));
+  while (access(path.c_str(), F_OK) != 0) {
+    if (Clock::now() >= deadline) {
+      r.Fail(path + " did not appear within " + std::to_string(o.phase_timeout_s) + " s");
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
 // Resident memory of a process in KiB (VmRSS), or -1 if it cannot be read.
 int64_t RssKib(int pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -720,9 +747,13 @@ Report RunConnections(const BenchOptions& o) {
     r.Fail(s.ToString());
     return r;
   }
+  if (!WaitForPhase(o, "registered", users.size(), "login", r)) return r;
   std::map<std::string, int64_t> before;
   for (const auto& [name, pid] : o.measure_pids) before[name] = RssKib(pid);
+  // With --phase-dir, scripts/bench takes the connect rate of all processes from these times.
+  const bool phased = !o.phase_dir.empty();
   auto start = Clock::now();
+  if (phased) r.Add("login_start_unix_ms", UnixMillis());
   auto logins = LoginAll(o, users, "bench-phone");
   if (!logins.ok()) {
     r.Fail("log in: " + logins.status().ToString());
@@ -730,11 +761,14 @@ Report RunConnections(const BenchOptions& o) {
   }
   const double login_s = SecondsSince(start);
   r.Add("logins_per_s", static_cast<double>(users.size()) / login_s, 1);
+  if (!WaitForPhase(o, "logged in", users.size(), "connect", r)) return r;
   Progress("connections: connecting " + std::to_string(users.size()) + " devices");
   MqttSwarm swarm([](size_t, std::string_view, std::string_view, int64_t) {});
   start = Clock::now();
+  if (phased) r.Add("connect_start_unix_ms", UnixMillis());
   if (!ConnectAll(o, swarm, *logins, r)) return r;
   const double connect_s = SecondsSince(start);
+  if (phased) r.Add("connect_end_unix_ms", UnixMillis());
   r.Add("connect_s", connect_s, 2);
   r.Add("connects_per_s", static_cast<double>(users.size()) / connect_s, 1);
   std::map<std::string, int> per_broker;
@@ -783,6 +817,11 @@ Report RunConnections(const BenchOptions& o) {
     r.Fail("presence shows " + std::to_string(online) + " of " + std::to_string(sample) +
            " sampled devices online (HTTP " + std::to_string(answer.status) + ")");
   }
+  // Held until every process has its devices connected and the memory is measured.
+  start = Clock::now();
+  if (!WaitForPhase(o, "connected", swarm.subscribed(), "stop", r)) return r;
+  if (phased) r.Add("held_s", SecondsSince(start), 1);
+  r.Add("still_connected", swarm.subscribed());
   AddSwarmHealth(r, swarm);
   return r;
 }

@@ -35,6 +35,14 @@ struct BenchOptions {
   int devices = 6000;       // connections, reconnect-storm (3 open files each: 20,000 max)
   int setup_threads = 8;    // registering and logging in users
   double settle_s = 15;     // longest wait for the last deliveries after sending
+
+  // connections, run by several processes at once (scripts/bench --devices N): before logging
+  // in, before connecting and before disconnecting, the scenario says how far it got on stderr
+  // ("[courier-bench] registered: N", "logged in: N", "connected: N") and waits until the file
+  // PHASE_DIR/login, /connect or /stop exists, at most phase_timeout_s each (then it fails).
+  // So every process's devices are connected at the same moment, while memory is measured.
+  std::string phase_dir;         // "" = no waiting: each phase follows the last at once
+  double phase_timeout_s = 600;  // longest wait for one phase file
 };
 
 Report RunOneToOne(const BenchOptions& options);
