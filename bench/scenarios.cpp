@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -96,6 +97,32 @@ Result<std::vector<client::LoginInfo>> LoginAll(const BenchOptions& o,
                          });
   if (!s.ok()) return s;
   return logins;
+}
+
+// RegisterAll, or false with the failure in the report.
+bool Registered(const BenchOptions& o, const std::vector<std::string>& users, Report& r) {
+  Status s = RegisterAll(o, users);
+  if (!s.ok()) r.Fail(s.ToString());
+  return s.ok();
+}
+
+// LoginAll, or nothing with the failure in the report.
+std::optional<std::vector<client::LoginInfo>> LoggedIn(const BenchOptions& o,
+                                                       const std::vector<std::string>& users,
+                                                       const std::string& device, Report& r) {
+  auto logins = LoginAll(o, users, device);
+  if (!logins.ok()) {
+    r.Fail("log in: " + logins.status().ToString());
+    return std::nullopt;
+  }
+  return std::move(*logins);
+}
+
+// A swarm's handler that hands every push to `tracker`, which must outlive the swarm.
+MqttSwarm::MessageHandler PushesTo(InboxTracker& tracker) {
+  return [&tracker](size_t d, std::string_view, std::string_view payload, int64_t now) {
+    tracker.Pushed(d, payload, now);
+  };
 }
 
 // The user's inbox topic, from the login answer (ParseLoginAnswer checked it is there).
@@ -305,25 +332,17 @@ Report RunOneToOne(const BenchOptions& o) {
   std::vector<std::string> all = senders;
   all.insert(all.end(), recipients.begin(), recipients.end());
   Progress("one-to-one: registering " + std::to_string(all.size()) + " users");
-  if (Status s = RegisterAll(o, all); !s.ok()) {
-    r.Fail(s.ToString());
-    return r;
-  }
-  auto sender_logins = LoginAll(o, senders, "bench-send");
-  auto recipient_logins = LoginAll(o, recipients, "bench-phone");
-  if (!sender_logins.ok() || !recipient_logins.ok()) {
-    r.Fail("log in: " +
-           (sender_logins.ok() ? recipient_logins.status() : sender_logins.status()).ToString());
-    return r;
-  }
+  if (!Registered(o, all, r)) return r;
+  auto sender_logins = LoggedIn(o, senders, "bench-send", r);
+  if (!sender_logins) return r;
+  auto recipient_logins = LoggedIn(o, recipients, "bench-phone", r);
+  if (!recipient_logins) return r;
   // Both of a pair are online (issue #7: "online pairs"): recipients are devices 0..P-1,
   // senders P..2P-1, which get the echo of what they send (their own inbox entry, for their
   // other devices). The echoes are checked like the rest; the latency is the recipient's.
   const size_t pairs = recipients.size();
   InboxTracker tracker(2 * pairs, /*track_spreads=*/false, /*timed_devices=*/pairs);
-  MqttSwarm swarm([&](size_t d, std::string_view, std::string_view payload, int64_t now) {
-    tracker.Pushed(d, payload, now);
-  });
+  MqttSwarm swarm(PushesTo(tracker));
   std::vector<client::LoginInfo> devices = *recipient_logins;
   devices.insert(devices.end(), sender_logins->begin(), sender_logins->end());
   if (!ConnectAll(o, swarm, devices, r)) return r;
@@ -424,15 +443,9 @@ Report RunBaseline(const BenchOptions& o) {
   std::vector<std::string> recipients;
   for (int i = 0; i < o.pairs; ++i) recipients.push_back(UserName(o, "b", i));
   Progress("baseline: registering " + std::to_string(recipients.size()) + " users");
-  if (Status s = RegisterAll(o, recipients); !s.ok()) {
-    r.Fail(s.ToString());
-    return r;
-  }
-  auto logins = LoginAll(o, recipients, "bench-phone");
-  if (!logins.ok()) {
-    r.Fail("log in: " + logins.status().ToString());
-    return r;
-  }
+  if (!Registered(o, recipients, r)) return r;
+  auto logins = LoggedIn(o, recipients, "bench-phone", r);
+  if (!logins) return r;
   // What the publishers' callbacks use on the loop thread: declared before the swarm, so that
   // it outlives the loop (which the swarm's destructor stops).
   struct Publisher {
@@ -448,9 +461,7 @@ Report RunBaseline(const BenchOptions& o) {
   std::atomic<int64_t> acked{0};
   std::atomic<int64_t> published{0};
   InboxTracker tracker(recipients.size());
-  MqttSwarm swarm([&](size_t d, std::string_view, std::string_view payload, int64_t now) {
-    tracker.Pushed(d, payload, now);
-  });
+  MqttSwarm swarm(PushesTo(tracker));
   if (!ConnectAll(o, swarm, *logins, r)) return r;
 
   // The service account's token, as the downlink signs it (downlink/mqtt_publisher.cpp).
@@ -552,19 +563,11 @@ Report RunGroup(const BenchOptions& o) {
   std::vector<std::string> members;
   for (int i = 0; i < o.members; ++i) members.push_back(UserName(o, "g", i));
   Progress("group: registering " + std::to_string(members.size()) + " members");
-  if (Status s = RegisterAll(o, members); !s.ok()) {
-    r.Fail(s.ToString());
-    return r;
-  }
-  auto logins = LoginAll(o, members, "bench-phone");
-  if (!logins.ok()) {
-    r.Fail("log in: " + logins.status().ToString());
-    return r;
-  }
+  if (!Registered(o, members, r)) return r;
+  auto logins = LoggedIn(o, members, "bench-phone", r);
+  if (!logins) return r;
   InboxTracker tracker(members.size(), /*track_spreads=*/true);
-  MqttSwarm swarm([&](size_t d, std::string_view, std::string_view payload, int64_t now) {
-    tracker.Pushed(d, payload, now);
-  });
+  MqttSwarm swarm(PushesTo(tracker));
   if (!ConnectAll(o, swarm, *logins, r)) return r;
 
   ApiSession session(o.base);
@@ -642,16 +645,10 @@ Report RunOffline(const BenchOptions& o) {
   for (int i = 0; i < threads; ++i) users.push_back(UserName(o, "os", i));
   const std::string recipient = UserName(o, "or", 0);
   users.push_back(recipient);
-  if (Status s = RegisterAll(o, users); !s.ok()) {
-    r.Fail(s.ToString());
-    return r;
-  }
+  if (!Registered(o, users, r)) return r;
   users.pop_back();
-  auto logins = LoginAll(o, users, "bench-send");
-  if (!logins.ok()) {
-    r.Fail("log in: " + logins.status().ToString());
-    return r;
-  }
+  auto logins = LoggedIn(o, users, "bench-send", r);
+  if (!logins) return r;
   InboxTracker tracker(1);
   Progress("offline: " + std::to_string(o.messages) + " messages to an offline user");
   std::vector<SenderTally> tallies(threads);
@@ -689,10 +686,7 @@ Report RunOffline(const BenchOptions& o) {
 
   // The measured part: log in, connect, sync everything.
   Progress("offline: logging in and syncing the backlog");
-  InboxTracker* tracker_ptr = &tracker;
-  MqttSwarm swarm([tracker_ptr](size_t d, std::string_view, std::string_view payload, int64_t now) {
-    tracker_ptr->Pushed(d, payload, now);
-  });
+  MqttSwarm swarm(PushesTo(tracker));
   ApiSession session(o.base);
   const auto t0 = Clock::now();
   auto login = session.Login(recipient, o.password, "bench-phone");
@@ -743,10 +737,7 @@ Report RunConnections(const BenchOptions& o) {
   std::vector<std::string> users;
   for (int i = 0; i < o.devices; ++i) users.push_back(UserName(o, "c", i));
   Progress("connections: registering " + std::to_string(users.size()) + " users");
-  if (Status s = RegisterAll(o, users); !s.ok()) {
-    r.Fail(s.ToString());
-    return r;
-  }
+  if (!Registered(o, users, r)) return r;
   if (!WaitForPhase(o, "registered", users.size(), "login", r)) return r;
   std::map<std::string, int64_t> before;
   for (const auto& [name, pid] : o.measure_pids) before[name] = RssKib(pid);
@@ -754,11 +745,8 @@ Report RunConnections(const BenchOptions& o) {
   const bool phased = !o.phase_dir.empty();
   auto start = Clock::now();
   if (phased) r.Add("login_start_unix_ms", UnixMillis());
-  auto logins = LoginAll(o, users, "bench-phone");
-  if (!logins.ok()) {
-    r.Fail("log in: " + logins.status().ToString());
-    return r;
-  }
+  auto logins = LoggedIn(o, users, "bench-phone", r);
+  if (!logins) return r;
   const double login_s = SecondsSince(start);
   r.Add("logins_per_s", static_cast<double>(users.size()) / login_s, 1);
   if (!WaitForPhase(o, "logged in", users.size(), "connect", r)) return r;
@@ -838,20 +826,13 @@ Report RunReconnectStorm(const BenchOptions& o) {
   std::vector<std::string> all = users;
   all.insert(all.end(), senders.begin(), senders.end());
   Progress("reconnect-storm: registering " + std::to_string(all.size()) + " users");
-  if (Status s = RegisterAll(o, all); !s.ok()) {
-    r.Fail(s.ToString());
-    return r;
-  }
-  auto logins = LoginAll(o, users, "bench-phone");
-  auto sender_logins = LoginAll(o, senders, "bench-send");
-  if (!logins.ok() || !sender_logins.ok()) {
-    r.Fail("log in: " + (logins.ok() ? sender_logins.status() : logins.status()).ToString());
-    return r;
-  }
+  if (!Registered(o, all, r)) return r;
+  auto logins = LoggedIn(o, users, "bench-phone", r);
+  if (!logins) return r;
+  auto sender_logins = LoggedIn(o, senders, "bench-send", r);
+  if (!sender_logins) return r;
   InboxTracker tracker(users.size());
-  MqttSwarm swarm([&](size_t d, std::string_view, std::string_view payload, int64_t now) {
-    tracker.Pushed(d, payload, now);
-  });
+  MqttSwarm swarm(PushesTo(tracker));
   if (!ConnectAll(o, swarm, *logins, r)) return r;
 
   Progress("reconnect-storm: dropping every device");
