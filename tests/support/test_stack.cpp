@@ -670,8 +670,11 @@ ChildProcess& TestStack::BrokerProcessFor(std::string_view user_id) {
 Status TestStack::WaitForShardBalance() {
   // The running downlinks and their /metrics ports.
   std::vector<int> ports;
-  auto add = [&ports](ChildProcess& p, int port) {
-    if (p.Running()) ports.push_back(port);
+  std::vector<ChildProcess*> running;
+  auto add = [&ports, &running](ChildProcess& p, int port) {
+    if (!p.Running()) return;
+    ports.push_back(port);
+    running.push_back(&p);
   };
   add(downlink_, metrics_port_);
   for (size_t i = 0; i < tier_downlinks_.size(); ++i)
@@ -700,11 +703,18 @@ Status TestStack::WaitForShardBalance() {
         client.set_read_timeout(2, 0);
         auto res = client.Get("/metrics");
         int owned = -1;
-        if (res && res->status == 200) {
-          const size_t at = res->body.find(metric);
-          if (at != std::string::npos) owned = std::atoi(res->body.c_str() + at + metric.size());
+        // Why a downlink gave no figure, for the failure message.
+        std::string why;
+        if (!res) {
+          why = "(" + httplib::to_string(res.error()) + ")";
+        } else if (res->status != 200) {
+          why = "(HTTP " + std::to_string(res->status) + ")";
+        } else if (const size_t at = res->body.find(metric); at != std::string::npos) {
+          owned = std::atoi(res->body.c_str() + at + metric.size());
+        } else {
+          why = "(no " + std::string(kind) + " gauge)";
         }
-        last += " " + std::to_string(owned);
+        last += " " + std::to_string(port) + "=" + std::to_string(owned) + why;
         total += owned;
         if (owned < low || owned > high) balanced = false;
       }
@@ -713,8 +723,11 @@ Status TestStack::WaitForShardBalance() {
     }
     if (balanced) return Status::Ok();
     if (Clock::now() >= deadline) {
+      std::string logs;
+      for (ChildProcess* p : running) logs += "\n" + p->LogTail(20);
       return Status::Unavailable("the downlinks do not share the " + std::to_string(shards) +
-                                 " shards evenly (owned per downlink: " + last + ")");
+                                 " shards evenly (owned per downlink, by metrics port: " + last +
+                                 ")" + logs);
     }
     std::this_thread::sleep_for(milliseconds(100));
   }
