@@ -596,12 +596,13 @@ function onTyping() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Rendering: the whole visible state, at most once a frame.
+// Rendering: the whole visible state, once after each burst of changes (a sync page delivers
+// many entries in one go). A microtask, not requestAnimationFrame, which a hidden tab never runs.
 
 function render() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(() => {
+  queueMicrotask(() => {
     renderQueued = false;
     renderList();
     renderConv();
