@@ -40,6 +40,11 @@ let syncRun = null; // the running catch-up, a promise
 let syncAgain = false;
 let lastTypingSent = 0;
 let renderQueued = false;
+// Inbox entries delivered since the page started from `fromSeq`: exactly once and in order means
+// delivered === lastSeq - fromSeq. Shown as data attributes of the connection indicator (and in
+// its tooltip) for support and for the browser test.
+let fromSeq = 0;
+let delivered = 0;
 
 // ------------------------------------------------------------------------------------------
 // Storage: the session, the device id and the inbox cursor survive a reload.
@@ -79,7 +84,16 @@ function setConn(state, detail = "") {
   const el = $("conn");
   el.dataset.state = state;
   el.textContent = detail ? `${state}: ${detail}` : state;
-  el.title = detail || state;
+  renderCursor();
+}
+
+function renderCursor() {
+  const el = $("conn");
+  const seq = inbox ? inbox.lastSeq : 0;
+  el.dataset.lastSeq = String(seq);
+  el.dataset.fromSeq = String(fromSeq);
+  el.dataset.delivered = String(delivered);
+  el.title = `${el.textContent}; inbox seq ${seq}, ${delivered} entries since seq ${fromSeq}`;
 }
 
 function showNotice(text) {
@@ -116,6 +130,8 @@ function startSession(answer) {
   api.token = answer.token;
   api.onUnauthorized = () => endSession("your session ended; log in again");
   inbox = new InboxSequencer(loadCursor(), deliver);
+  fromSeq = inbox.lastSeq;
+  delivered = 0;
   $("me").textContent = answer.user_id;
   $("login-view").hidden = true;
   $("chat-view").hidden = false;
@@ -375,6 +391,8 @@ async function syncToEnd() {
 // The server rebuilt this inbox: what the page showed may not match it any more.
 function onEpochReset() {
   saveCursor();
+  fromSeq = 0;
+  delivered = 0;
   convs.clear();
   current = current ? getConv(current.conv) : null;
   render();
@@ -411,6 +429,7 @@ function viewing(conv) {
 }
 
 function deliver(env) {
+  delivered++;
   if (env.type === "message") {
     if (env.conv.startsWith("r:")) return;
     const conv = getConv(env.conv);
@@ -606,6 +625,7 @@ function render() {
     renderQueued = false;
     renderList();
     renderConv();
+    renderCursor();
   });
 }
 
