@@ -266,6 +266,7 @@ async function main() {
   await until("alice to see bob typing", async () =>
     (await alice.textContent("#typing")).includes("bob is typing"));
   say("alice sees 'bob is typing…'");
+  await shot(alice, "02-alice-sees-typing");
   await bob.fill("#text", "Hi Alice, how are you?");
   await bob.click("#send");
   expected.push("Hi Alice, how are you?");
@@ -345,6 +346,17 @@ async function main() {
   passed = true;
   say(`PASS: ${expected.length} messages, each shown once and in order on both pages`);
 }
+
+// Whatever happens, the stack does not outlive the test: an error thrown outside main's chain
+// (in a route handler, say) or a signal stops it too.
+function stopStackNow(why) {
+  console.error(`[web_chat] FAILED: ${why}`);
+  if (stack && stack.exitCode === null) stack.kill("SIGTERM");
+  process.exit(1);
+}
+process.on("uncaughtException", (e) => stopStackNow(`uncaught: ${e.stack || e}`));
+process.on("unhandledRejection", (e) => stopStackNow(`unhandled rejection: ${e && e.stack ? e.stack : e}`));
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => stopStackNow(sig));
 
 main()
   .catch((e) => {
