@@ -10,6 +10,8 @@
 //      the sync answers, bob sees all 8 exactly once, in order, and never the later ones first.
 //   3. bob closes his tab; alice sends 3 more; bob opens the page again: the saved session resumes,
 //      3 unread, and the conversation shows every message of the test exactly once, in order.
+//   4. alice logs in on a second browser: her first page's session ends (single sign-on,
+//      session.kicked on the device topic) and it says why.
 // Screenshots of both pages at each step go to COURIER_SCREENSHOT_DIR (default
 // <build>/web-screenshots).
 //
@@ -343,6 +345,21 @@ async function main() {
   await expectExactly(alice, "alice", expected);
   await shot(bob, "06-bob-back");
   await shot(alice, "06-alice");
+
+  // ----- 4. Single sign-on: alice logs in on another browser; the first page's session ends.
+  const alice2Ctx = await browser.newContext({ viewport });
+  const alice2 = await alice2Ctx.newPage();
+  watchConsole(alice2, "alice2");
+  await alice2.goto(url);
+  await alice2.fill("#user", "alice");
+  await alice2.fill("#password", "alice-password");
+  await alice2.click("#login");
+  await waitOnline(alice2, "alice's second browser");
+  await alice.waitForSelector("#login-view:not([hidden])", { timeout: 15000 });
+  const why = await alice.textContent("#login-error");
+  if (!why.includes("another web browser")) fail(`alice's first page says: ${JSON.stringify(why)}`);
+  say(`alice's first page ended its session: "${why}"`);
+  await shot(alice, "07-alice-kicked");
   passed = true;
   say(`PASS: ${expected.length} messages, each shown once and in order on both pages`);
 }

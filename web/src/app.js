@@ -161,6 +161,7 @@ function endSession(why) {
   $("logout").hidden = true;
   $("me").textContent = "";
   if (ended) $("user").value = ended.user_id;
+  $("password").value = "";
   $("login-error").textContent = why || "";
   setConn("offline");
   render();
