@@ -130,7 +130,6 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
     auto to_page = [](const httplib::Request&, httplib::Response& res) {
       res.set_redirect(std::string(kWebPrefix), 302);
     };
-    server_->Get("/", to_page);
     server_->Get("/web", to_page);
     server_->Get(R"(/web/[\s\S]*)", [this](const httplib::Request& req, httplib::Response& res) {
       ServeWebFile(req, &res);

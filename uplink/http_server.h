@@ -38,8 +38,8 @@ struct HttpServerOptions {
   // net.core.somaxconn.
   int listen_backlog = 4096;
   // The web chat page's directory, served under /web/ (uplink/static_files.h says which URLs
-  // name which files); "/" and "/web" redirect there. Empty: no page, those paths are 404 as any
-  // unknown path.
+  // name which files); "/web" redirects there. "/" stays the API's 404, as every unknown path.
+  // Empty: no page, those paths are 404 too.
   std::string web_root;
 };
 

@@ -11,7 +11,7 @@
 
 namespace courier {
 
-// Every file of the page lives under this URL prefix; "/" and "/web" redirect to it.
+// Every file of the page lives under this URL prefix; "/web" redirects to it.
 inline constexpr std::string_view kWebPrefix = "/web/";
 
 // The path, relative to the web root, of the file `url_path` names: "/web/" -> "index.html",

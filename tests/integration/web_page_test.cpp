@@ -1,5 +1,5 @@
 // The uplink serving the web chat page (docs/web.md) over real HTTP: the page's files with their
-// Content-Type, the redirects to /web/, nothing outside the web root however the path is spelt,
+// Content-Type, the redirect to /web/, nothing outside the web root however the path is spelt,
 // the API and its error answers unchanged beside it, and the login answer's ws_url.
 #include <doctest/doctest.h>
 #include <stdlib.h>
@@ -66,7 +66,7 @@ HttpResponse RawGet(int port, const std::string& target) {
 
 }  // namespace
 
-TEST_CASE("web page: the files under /web/, with their types; / and /web redirect there") {
+TEST_CASE("web page: the files under /web/, with their types; /web redirects there, / is 404") {
   WebRoot web;
   TestStack stack(
       Options({"--web-root", web.root.string(), "--mqtt-ws-url", "ws://127.0.0.1:9/mqtt"}));
@@ -86,11 +86,11 @@ TEST_CASE("web page: the files under /web/, with their types; / and /web redirec
   CHECK(http.Get("/web/style.css").header("Content-Type") == "text/css; charset=utf-8");
   CHECK(http.Get("/web/img/").body == "<p>img</p>");
 
-  for (const char* path : {"/", "/web"}) {
-    HttpResponse r = RawGet(stack.http_port(), path);
-    CHECK_MESSAGE(r.status == 302, path, " ", r.Describe());
-    CHECK(r.header("Location") == "/web/");
-  }
+  HttpResponse to_page = RawGet(stack.http_port(), "/web");
+  CHECK_MESSAGE(to_page.status == 302, to_page.Describe());
+  CHECK(to_page.header("Location") == "/web/");
+  // "/" is not the page's: the API's 404, as for any unknown path (api_errors_test).
+  CheckNotFound(http.Get("/"));
 
   HttpResponse head =
       RawHttpExchange(stack.http_port(),
