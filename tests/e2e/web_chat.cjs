@@ -12,6 +12,9 @@
 //      3 unread, and the conversation shows every message of the test exactly once, in order.
 //   4. alice logs in on a second browser: her first page's session ends (single sign-on,
 //      session.kicked on the device topic) and it says why.
+//   5. carol (over the API) makes a group with bob and writes; bob sees it, answers; carol
+//      recalls her message and bob's page shows it recalled; bob's next send gets 503 twice and
+//      goes through on the third try, with the same cmid each time, shown once.
 // Screenshots of both pages at each step go to COURIER_SCREENSHOT_DIR (default
 // <build>/web-screenshots).
 //
@@ -360,8 +363,51 @@ async function main() {
   if (!why.includes("another web browser")) fail(`alice's first page says: ${JSON.stringify(why)}`);
   say(`alice's first page ended its session: "${why}"`);
   await shot(alice, "07-alice-kicked");
+
+  // ----- 5. A group, a recall, and a send retried with the same cmid.
+  const api = async (method, p, body, token) => {
+    const r = await fetch(env.COURIER_HTTP_URL + p, {
+      method,
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : null };
+  };
+  await api("POST", "/v1/users", { user_id: "carol", password: "carol-password" });
+  const carol = (await api("POST", "/v1/sessions", { user_id: "carol", password: "carol-password", device_id: "cli" })).json.token;
+  const created = await api("POST", "/v1/groups", { group_id: "team", name: "Team", members: ["bob"] }, carol);
+  if (created.status !== 201) fail(`creating the group: ${created.status}`);
+  const hello = await api("POST", "/v1/messages", { to: "group:team", cmid: "team-1", body: { text: "Hello team" } }, carol);
+  if (hello.status !== 201) fail(`carol's group message: ${hello.status}`);
+  await until("bob's list to show the group", () => bob.$('#conv-list li[data-conv="g:team"]'));
+  await openChat(bob, "g:team");
+  await send(bob, "Hi carol");
+  await expectExactly(bob, "bob", ["Hello team", "Hi carol"]);
+  const recalled = await api("DELETE", `/v1/messages/${hello.json.id}`, undefined, carol);
+  if (recalled.status !== 204) fail(`carol's recall: ${recalled.status}`);
+  await expectExactly(bob, "bob", ["(message recalled)", "Hi carol"]);
+  // The uplink answers bob's next two sends 503 (Retry-After 1): the page retries, same cmid.
+  const cmids = [];
+  const flaky = async (route) => {
+    cmids.push(JSON.parse(route.request().postData()).cmid);
+    if (cmids.length <= 2) {
+      await route.fulfill({ status: 503, contentType: "application/json", headers: { "Retry-After": "1" },
+        body: '{"error":{"code":"unavailable","message":"test: try again"}}' });
+    } else {
+      await route.continue().catch(() => {});
+    }
+  };
+  const isSend = (u) => u.pathname === "/v1/messages";
+  await bob.route(isSend, flaky);
+  await send(bob, "sent on the third try");
+  if (cmids.length !== 3 || new Set(cmids).size !== 1) fail(`the retries' cmids: ${JSON.stringify(cmids)}`);
+  say(`bob's send answered 503 twice, then sent: the same cmid all three times`);
+  await expectExactly(bob, "bob", ["(message recalled)", "Hi carol", "sent on the third try"]);
+  await shot(bob, "08-bob-group");
   passed = true;
-  say(`PASS: ${expected.length} messages, each shown once and in order on both pages`);
+  say(`PASS: ${expected.length} messages, each shown once and in order on both pages; the group,`,
+    "the recall and the retried send as expected");
 }
 
 // Whatever happens, the stack does not outlive the test: an error thrown outside main's chain
