@@ -87,6 +87,16 @@ test("conversation: one message per conv_seq, in conv_seq order, pending cleared
   assert.equal(new Conversation("g:team", "alice").to, "group:team");
 });
 
+test("conversation: the list's newest message moves the preview, never into the messages", () => {
+  const c = new Conversation("u:alice:bob", "alice");
+  c.add({ conv_seq: 1, from: "bob", ts: 1 });
+  c.noteLast({ conv_seq: 5, from: "bob", ts: 5 });
+  assert.equal(c.last.conv_seq, 5);
+  assert.deepEqual(c.messages().map((m) => m.conv_seq), [1]);
+  c.noteLast({ conv_seq: 3, from: "bob", ts: 3 });
+  assert.equal(c.last.conv_seq, 5);
+});
+
 test("ids", () => {
   assert.equal(directConv("bob", "alice"), "u:alice:bob");
   assert.equal(directConv("alice", "bob"), "u:alice:bob");
