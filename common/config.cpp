@@ -71,6 +71,12 @@ void AddUplinkFlags(CLI::App& app, Config* c) {
        "broker port advertised to devices at login (default: --mqtt-port)");
   Flag(app, "mqtt-public-brokers", &c->mqtt.public_brokers,
        "the --mqtt-brokers as devices reach them, same order (default: the same addresses)");
+  Flag(app, "mqtt-ws-url", &c->mqtt.ws_url,
+       "MQTT over WebSocket as browsers reach it (e.g. ws://127.0.0.1:8083), advertised at login "
+       "as mqtt.ws_url; default: none");
+  Flag(app, "web-root", &c->web_root,
+       "directory of the web chat page served under /web/ (default: <binary dir>/../web if it "
+       "has index.html; 'off': none)");
   Flag(app, "pbkdf2-iterations", &c->pbkdf2_iterations, "PBKDF2-HMAC-SHA256 rounds for passwords");
   Flag(app, "messaging-policy", &c->messaging_policy, "open, or friends");
   Flag(app, "max-body-bytes", &c->limits.max_body_bytes, "largest message body, serialized");

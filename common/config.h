@@ -47,6 +47,11 @@ struct MqttConfig {
   std::string brokers;         // "host:port,..." as the servers reach them; default host:port
   std::string public_brokers;  // the same brokers as devices reach them, same order (uplink)
   std::string brokers_file;    // lines "<internal> [<public>]"; re-read on SIGHUP; default none
+  // MQTT over WebSocket as browsers reach the broker, e.g. "ws://127.0.0.1:8083" (a WebSocket
+  // bridge to the broker's TCP port, or a broker's own WebSocket listener); added to the login
+  // answer's mqtt block as `ws_url` when set and there is one broker. Default empty: not
+  // advertised (uplink).
+  std::string ws_url;
 };
 
 struct Limits {
@@ -84,6 +89,9 @@ struct Config {
   int http_threads = 16;  // one keep-alive connection is served per thread
   int pbkdf2_iterations = 100000;
   std::string messaging_policy = "open";  // "open" or "friends"
+  // The web chat page's files, served under /web/. Default empty: <binary's dir>/../web when it
+  // holds an index.html (the build puts the page there), else no page; "off": no page.
+  std::string web_root;
 
   // Downlink.
   int metrics_port = 0;  // 0: no metrics listener

@@ -5,9 +5,12 @@
 
 #include <charconv>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "common/log.h"
 #include "common/process_setup.h"
+#include "uplink/static_files.h"
 
 namespace courier {
 
@@ -45,6 +48,9 @@ Status StatusForLibraryError(int http_status) {
       return Status::Internal("HTTP error " + std::to_string(http_status));
   }
 }
+
+// The page's files are small (the largest, the bundled script, is a few hundred KiB).
+constexpr uintmax_t kMaxWebFileBytes = 8 * 1024 * 1024;
 
 }  // namespace
 
@@ -119,6 +125,16 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
   auto handle = [this](const httplib::Request& req, httplib::Response& res) {
     Serve(req, req.body, &res);
   };
+  // The web page first (handlers match in the order they are added), then the API.
+  if (!options_.web_root.empty()) {
+    auto to_page = [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect(std::string(kWebPrefix), 302);
+    };
+    server_->Get("/web", to_page);
+    server_->Get(R"(/web/[\s\S]*)", [this](const httplib::Request& req, httplib::Response& res) {
+      ServeWebFile(req, &res);
+    });
+  }
   // Every path, newlines included ("." would not match one), goes to the router, which
   // answers a bad id in a path with 400.
   const std::string any = R"([\s\S]*)";
@@ -156,17 +172,50 @@ void HttpServer::Serve(const httplib::Request& req, std::string body, httplib::R
   ApiResponse out = router_->Handle(api, &route);
   WriteResponse(out, res);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::string labels = "method=\"" + req.method + "\",route=\"" + route + "\"";
+  CountRequest(req.method, route, out.status, seconds);
+  if (out.status >= 500)
+    spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);
+}
+
+void HttpServer::CountRequest(const std::string& method, const std::string& route, int status,
+                              double seconds) {
+  std::string labels = "method=\"" + method + "\",route=\"" + route + "\"";
   metrics_
       ->GetCounter("courier_http_requests_total", "HTTP requests by route and status",
-                   labels + ",status=\"" + std::to_string(out.status) + "\"")
+                   labels + ",status=\"" + std::to_string(status) + "\"")
       .Inc();
   metrics_
       ->GetHistogram("courier_http_request_duration_seconds", "HTTP request latency by route",
                      labels)
       .Observe(seconds);
-  if (out.status >= 500)
-    spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);
+}
+
+void HttpServer::ServeWebFile(const httplib::Request& req, httplib::Response* res) {
+  auto start = std::chrono::steady_clock::now();
+  std::optional<std::string> file = WebFileFor(req.path);
+  std::string content;
+  bool found = false;
+  if (file) {
+    std::filesystem::path path = std::filesystem::path(options_.web_root) / *file;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path, ec) &&
+        std::filesystem::file_size(path, ec) <= kMaxWebFileBytes && !ec) {
+      std::ifstream in(path, std::ios::binary);
+      content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      found = !in.bad();
+    }
+  }
+  if (found) {
+    res->status = 200;
+    // Revalidated on every load, so a rebuilt page is never mixed with a cached one.
+    res->set_header("Cache-Control", "no-cache");
+    res->set_header("X-Content-Type-Options", "nosniff");
+    res->set_content(content, std::string(ContentTypeFor(*file)));
+  } else {
+    WriteResponse(ErrorResponse(Status::NotFound("no such file")), res);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CountRequest(req.method, std::string(kWebPrefix), res->status, seconds);
 }
 
 Status HttpServer::Bind() {

@@ -37,6 +37,10 @@ struct HttpServerOptions {
   // (each then waits a 1 s retransmit); Bind() listens again with this. The kernel caps it at
   // net.core.somaxconn.
   int listen_backlog = 4096;
+  // The web chat page's directory, served under /web/ (uplink/static_files.h says which URLs
+  // name which files); "/web" redirects there. "/" stays the API's 404, as every unknown path.
+  // Empty: no page, those paths are 404 too.
+  std::string web_root;
 };
 
 class HttpServer {
@@ -53,6 +57,10 @@ class HttpServer {
  private:
   // Routes one request (its body read already) and records its metrics.
   void Serve(const httplib::Request& req, std::string body, httplib::Response* res);
+  // GET or HEAD of a file of the web page, from options_.web_root.
+  void ServeWebFile(const httplib::Request& req, httplib::Response* res);
+  void CountRequest(const std::string& method, const std::string& route, int status,
+                    double seconds);
 
   HttpServerOptions options_;
   const Router* router_;

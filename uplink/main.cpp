@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <thread>
 
 #include "common/broker_list.h"
@@ -23,6 +24,23 @@
 #include "uplink/id_generator.h"
 #include "uplink/messaging_service.h"
 #include "uplink/routes.h"
+
+namespace {
+
+// --web-root as given, or the build's page beside the binary (<build>/uplink/courier-uplink ->
+// <build>/web); empty when there is no page to serve.
+std::string ResolveWebRoot(const std::string& configured) {
+  namespace fs = std::filesystem;
+  if (configured == "off") return "";
+  if (!configured.empty()) return configured;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  fs::path beside = exe.parent_path().parent_path() / "web";
+  return fs::is_regular_file(beside / "index.html", ec) ? beside.string() : "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace courier;
@@ -108,6 +126,11 @@ int main(int argc, char** argv) {
   http.host = config.http_host;
   http.port = config.http_port;
   http.threads = config.http_threads;
+  http.web_root = ResolveWebRoot(config.web_root);
+  if (!http.web_root.empty() &&
+      !std::filesystem::is_regular_file(std::filesystem::path(http.web_root) / "index.html")) {
+    spdlog::warn("web root {} has no index.html: /web/ answers 404", http.web_root);
+  }
   HttpServer server(http, &router, &metrics);
   if (Status s = server.Bind(); !s.ok()) {
     spdlog::critical("{}", s.message());
@@ -122,6 +145,10 @@ int main(int argc, char** argv) {
   spdlog::info("listening on http://{}:{} (redis {}, brokers {}, {} threads)", config.http_host,
                server.port(), DescribeRedis(config.redis), brokers.Current()->ToString(),
                config.http_threads);
+  if (!http.web_root.empty()) {
+    spdlog::info("web chat page: http://{}:{}/web/ (files in {})", config.http_host, server.port(),
+                 http.web_root);
+  }
   server.Run();
   // Run() also returns if the server fails; wake the signal thread either way.
   kill(getpid(), SIGTERM);

@@ -28,7 +28,7 @@ json MqttBlock(const RouteDeps& deps, const std::string& user_id, const std::str
                const std::string& token) {
   const std::string& root = deps.config->mqtt.topic_root;
   BrokerAddress broker = AdvertisedBroker(deps, user_id);
-  return {
+  json block = {
       {"host", broker.host},
       {"port", broker.port},
       {"client_id", user_id + ":" + device_id},
@@ -36,6 +36,13 @@ json MqttBlock(const RouteDeps& deps, const std::string& user_id, const std::str
       {"password", token},
       {"topics",
        {{"inbox", root + "/u/" + user_id}, {"device", root + "/d/" + user_id + "/" + device_id}}}};
+  // One WebSocket address for the deployment: with several brokers it could lead a browser to
+  // a broker the user is not assigned to, so it is left out (docs/web.md).
+  const std::string& ws_url = deps.config->mqtt.ws_url;
+  if (!ws_url.empty() && (deps.brokers == nullptr || deps.brokers->Current()->size() == 1)) {
+    block["ws_url"] = ws_url;
+  }
+  return block;
 }
 
 // The sync answer is assembled around the stored envelopes, which are already JSON.

@@ -92,6 +92,25 @@ std::string ErrorCode(const ApiResponse& r) { return json::parse(r.body)["error"
 
 }  // namespace
 
+TEST_CASE("the mqtt block names the WebSocket address only when one is configured") {
+  Api api;
+  api.Login("alice");
+  auto login = [&api] {
+    auto r = api.Call("POST", "/v1/sessions",
+                      R"({"user_id":"alice","password":"pw","device_id":"web1","platform":"web"})");
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  };
+  CHECK_FALSE(login()["mqtt"].contains("ws_url"));
+  api.config.mqtt.ws_url = "ws://127.0.0.1:8083";
+  json l = login();
+  CHECK(l["mqtt"]["ws_url"] == "ws://127.0.0.1:8083");
+  CHECK(l["mqtt"]["client_id"] == "alice:web1");
+  auto mqtt = api.Call("GET", "/v1/mqtt", "", l["token"]);
+  REQUIRE(mqtt.status == 200);
+  CHECK(json::parse(mqtt.body)["ws_url"] == "ws://127.0.0.1:8083");
+}
+
 TEST_CASE("register, log in, send, sync, ack") {
   Api api;
   auto reg = api.Call("POST", "/v1/users", R"({"user_id":"alice","password":"pw"})");
