@@ -410,6 +410,24 @@ async function main() {
     "the recall and the retried send as expected");
 }
 
+// A sanitizer build's components print their reports into their logs and may leave no other
+// trace: any report there fails the test (read once the stack has stopped, so a report written on
+// the way out counts too).
+function sanitizerReportsOk() {
+  const logDir = path.join(work, "stack", "logs");
+  if (!fs.existsSync(logDir)) return true;
+  const marks = ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"];
+  let ok = true;
+  for (const f of fs.readdirSync(logDir)) {
+    const text = fs.readFileSync(path.join(logDir, f), "utf8");
+    const at = Math.min(...marks.map((m) => text.indexOf(m)).filter((i) => i >= 0));
+    if (!Number.isFinite(at)) continue;
+    console.error(`[web_chat] FAILED: sanitizer report in ${f}:\n${text.slice(at, at + 4000)}`);
+    ok = false;
+  }
+  return ok;
+}
+
 // Whatever happens, the stack does not outlive the test: an error thrown outside main's chain
 // (in a route handler, say) or a signal stops it too.
 function stopStackNow(why) {
@@ -430,6 +448,10 @@ main()
   .finally(async () => {
     if (browser) await browser.close().catch(() => {});
     await stopStack();
+    if (work && !sanitizerReportsOk()) {
+      passed = false;
+      process.exitCode = 1;
+    }
     if (work) {
       if (passed && !process.env.COURIER_KEEP_TEST_DIRS) fs.rmSync(work, { recursive: true, force: true });
       else console.log(`web_chat: data dir and logs kept in ${work}`);
