@@ -19,7 +19,8 @@ inline constexpr std::string_view kWebPrefix = "/web/";
 // for a path outside kWebPrefix, and for any path that could leave the root or reach what is not
 // the page: a segment that is empty, "." or "..", or starts with '.' (hidden files), a byte
 // outside [A-Za-z0-9._-] in a segment (so no backslash, NUL, '%' or ':'), or a path over 256
-// bytes. The URL is taken as the server received it, not percent-decoded.
+// bytes. The check holds for `url_path` as received and as cpp-httplib percent-decodes it (what
+// http_server.cpp passes): a decoded ".." or '/' is judged like a literal one.
 std::optional<std::string> WebFileFor(std::string_view url_path);
 
 // The Content-Type of a file by its extension: HTML, CSS and JavaScript (UTF-8), JSON, SVG,
