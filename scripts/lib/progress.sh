@@ -24,7 +24,8 @@ rough_duration() {
   elif ((s < 3570)); then
     printf '%dm' $(((s + 30) / 60))
   else
-    printf '%dh%02dm' $((s / 3600)) $(((s % 3600 + 30) / 60))
+    s=$(((s + 30) / 60))
+    printf '%dh%02dm' $((s / 60)) $((s % 60))
   fi
 }
 
