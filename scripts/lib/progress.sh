@@ -129,7 +129,8 @@ ctest_progress() {
   if [[ -n $cost_file && -r $cost_file ]]; then
     while read -r n _ c; do
       [[ $n == --- ]] && break
-      [[ -n $c ]] && cost[$n]=$c
+      # Plain decimals only ("4.48e-05" or "nan" would break the arithmetic below).
+      [[ $c =~ ^[0-9]+(\.[0-9]+)?$ ]] && cost[$n]=$c
     done <"$cost_file"
   fi
   # Costs in milliseconds, integers from here on.
