@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by the scripts in scripts/: where the repository is, and progress messages
-# that carry the time elapsed since the script started. Sourced, never run.
+# that carry the time elapsed since the script started; progress.sh adds estimates of the time
+# left. Sourced, never run.
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 COURIER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -33,3 +34,6 @@ as_root() {
     die "need root to run: $* (and sudo is not installed)"
   fi
 }
+
+# shellcheck source=scripts/lib/progress.sh
+source "$COURIER_ROOT/scripts/lib/progress.sh"

@@ -212,17 +212,22 @@ check_alive() {
 
 # wait_ready NAMES WHAT CHECK...: polls CHECK every 0.1 s until it succeeds; fails if one of the
 # components NAMES (several: separated by spaces) dies or the deadline passes, showing the end of
-# its log.
+# its log. Every 10 s of waiting it says how long it has waited, of at most how long.
 wait_ready() {
   local names=() what="$2" name
   read -r -a names <<<"$1"
   shift 2
-  local deadline=$((SECONDS + ready_timeout))
+  local start=$SECONDS deadline=$((SECONDS + ready_timeout)) next_note=$((SECONDS + 10))
   until "$@"; do
     for name in "${names[@]}"; do check_alive "$name" "$what"; done
     if ((SECONDS >= deadline)); then
       for name in "${names[@]}"; do show_log_tail "$name"; done
       die "${names[*]} not ready ($what) within ${ready_timeout}s"
+    fi
+    # Readiness has no measurable progress; what is known is the bound.
+    if ((SECONDS >= next_note)); then
+      log "still waiting for ${names[*]} ($what): $((SECONDS - start))s of at most ${ready_timeout}s"
+      next_note=$((SECONDS + 10))
     fi
     sleep 0.1
   done

@@ -198,6 +198,24 @@ struct SendLog {
   std::atomic<int> failures_logged{0};
 };
 
+// How often the traffic phase and the settling say how far they are.
+constexpr auto kProgressEvery = std::chrono::seconds(30);
+constexpr auto kSettleProgressEvery = std::chrono::seconds(5);
+
+// "45 s", "3 min", "1 h 05 min": a rough length for progress lines.
+std::string RoughDuration(int64_t s) {
+  char out[32];
+  if (s < 60) {
+    std::snprintf(out, sizeof out, "%lld s", static_cast<long long>(s));
+  } else if (s < 3600) {
+    std::snprintf(out, sizeof out, "%lld min", static_cast<long long>((s + 30) / 60));
+  } else {
+    std::snprintf(out, sizeof out, "%lld h %02lld min", static_cast<long long>(s / 3600),
+                  static_cast<long long>((s % 3600 + 30) / 60));
+  }
+  return out;
+}
+
 int Run(const Options& opt, const std::string& self) {
   auto started = Clock::now();
   const uint64_t seed = opt.seed ? opt.seed : std::random_device{}();
@@ -207,6 +225,12 @@ int Run(const Options& opt, const std::string& self) {
     std::fprintf(stderr, "[chaos %6.1fs] %s\n", s, what.c_str());
   };
 
+  // Both phases are bounded in time, so the plan is known up front: the traffic ends
+  // duration_s after this start (start-up included), the settling within settle_s after that.
+  say("plan: start-up, then traffic and faults until " + std::to_string(opt.duration_s) +
+      " s from now, then at most " + std::to_string(opt.settle_s) +
+      " s for the last deliveries: done in about " + RoughDuration(opt.duration_s) + " to " +
+      RoughDuration(opt.duration_s + opt.settle_s) + ", plus the final checks");
   say(opt.cluster
           ? "starting the clustered stack (Redis Cluster 3 masters + 3 replicas, 3 brokers, "
             "2 uplinks, 2 downlinks); seed " +
@@ -468,13 +492,22 @@ int Run(const Options& opt, const std::string& self) {
   auto fault_every = std::chrono::milliseconds(opt.duration_s * 1000 / (int)schedule.size() / 2);
   auto traffic_end = started + std::chrono::seconds(opt.duration_s);
   size_t next = 0;
+  auto last_progress = Clock::now();
   while (Clock::now() < traffic_end && !g_stop) {
     std::this_thread::sleep_for(fault_every);
     if (Clock::now() >= traffic_end) break;
     schedule[next++ % schedule.size()]();
     ++faults;
+    if (Clock::now() - last_progress >= kProgressEvery) {
+      last_progress = Clock::now();
+      auto traffic_left =
+          std::chrono::duration_cast<std::chrono::seconds>(traffic_end - Clock::now());
+      say("progress: " + std::to_string(faults) + " faults, " + std::to_string(sends.sent.load()) +
+          " sends so far; " + RoughDuration(std::max<int64_t>(0, traffic_left.count())) +
+          " of traffic left, then at most " + std::to_string(opt.settle_s) + " s settling");
+    }
   }
-  say("traffic stops; settling");
+  say("traffic stops; settling (at most " + std::to_string(opt.settle_s) + " s)");
   sending = false;
   // Everything back up, then the senders' and membership threads' last requests can finish.
   for (auto c : {testing::Component::kRedis, testing::Component::kBroker,
@@ -512,11 +545,24 @@ int Run(const Options& opt, const std::string& self) {
     }
     return t;
   };
-  auto settle_end = Clock::now() + std::chrono::seconds(opt.settle_s);
+  auto settle_start = Clock::now();
+  auto settle_end = settle_start + std::chrono::seconds(opt.settle_s);
+  last_progress = settle_start;
   while (Clock::now() < settle_end && !g_stop) {
-    if (check(collect()).lost == 0) break;
+    int64_t missing = check(collect()).lost;
+    if (missing == 0) break;
+    if (Clock::now() - last_progress >= kSettleProgressEvery) {
+      last_progress = Clock::now();
+      auto waited = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - settle_start);
+      say("settling: " + std::to_string(missing) + " deliveries still missing after " +
+          std::to_string(waited.count()) + " s (gives up after " + std::to_string(opt.settle_s) +
+          " s)");
+    }
     std::this_thread::sleep_for(500ms);
   }
+  auto settled = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - settle_start);
+  say("settling over after " + std::to_string(settled.count()) +
+      " s; checking every device's deliveries");
   child.Stop();
   for (auto& d : devices) d->Stop();
   DeliveriesByUser all = collect();
