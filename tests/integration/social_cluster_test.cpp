@@ -365,7 +365,7 @@ TEST_CASE("social on a cluster: every friend, block, group, room and session ope
   REQUIRE(replaced.ok());
   CHECK(replaced->replaced_session_id == "carol-s1");
   CHECK(replaced->replaced_device_id == "phone");
-  Caller carol2{"carol", "tablet", "carol-s2"};
+  Caller carol2{"carol", "tablet", "carol-s2", ""};
   CHECK(k.social().Friends(carol).status().code() == Status::Code::kUnauthorized);
   REQUIRE(k.messages().CloseSession(carol2, R"({"kicked":3})").ok());
   CHECK(k.messages().CloseSession(carol2, R"({"kicked":3})").code() == Status::Code::kUnauthorized);
