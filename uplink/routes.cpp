@@ -109,9 +109,11 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
          auto sent = messaging->Send(caller, *r);
          if (!sent.ok()) return sent.status();
          (sent->duplicate ? duplicates : accepted).Inc();
-         spdlog::debug("send {} from={} to={} conv={} conv_seq={}{}", sent->id, caller.user_id,
-                       FormatRecipient(r->to), sent->conv, sent->conv_seq,
-                       sent->duplicate ? " (duplicate)" : "");
+         if (spdlog::should_log(spdlog::level::debug)) {  // spares the hot path FormatRecipient
+           spdlog::debug("send {} from={} to={} conv={} conv_seq={}{}", sent->id, caller.user_id,
+                         FormatRecipient(r->to), sent->conv, sent->conv_seq,
+                         sent->duplicate ? " (duplicate)" : "");
+         }
          json body = {{"id", sent->id},
                       {"conv", sent->conv},
                       {"conv_seq", sent->conv_seq},
