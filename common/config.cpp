@@ -33,6 +33,7 @@ CLI::Option* Flag(CLI::App& app, const std::string& name, T* value, const std::s
 void AddCommonFlags(CLI::App& app, Config* c) {
   app.set_config("--config", "", "INI file with settings (keys are the flag names)");
   Flag(app, "log-level", &c->log_level, "trace, debug, info, warn or error");
+  Flag(app, "log-format", &c->log_format, "text, or json (one JSON object per line)");
   Flag(app, "redis-host", &c->redis.host, "Redis host");
   Flag(app, "redis-port", &c->redis.port, "Redis port");
   Flag(app, "redis-cluster", &c->redis.cluster,
@@ -109,6 +110,8 @@ void AddDownlinkFlags(CLI::App& app, Config* c) {
   // The downlink writes group messages into inboxes, with the uplink's retention.
   Flag(app, "inbox-max-entries", &c->limits.inbox_max_entries, "inbox entries kept per user");
   Flag(app, "inbox-retention-s", &c->limits.inbox_retention_s, "inbox entries kept this long");
+  Flag(app, "metrics-host", &c->metrics_host,
+       "listen address of /metrics and /healthz (0.0.0.0: every interface)");
   Flag(app, "metrics-port", &c->metrics_port, "port of /metrics and /healthz (0: none)");
   Flag(app, "claim-idle-ms", &c->claim_idle_ms,
        "take over deliveries another downlink left unacknowledged this long");
@@ -134,6 +137,9 @@ Status FinishConfig(Config* c) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     c->consumer_name = host;
+  }
+  if (c->log_format != "text" && c->log_format != "json") {
+    return Status::InvalidField("log-format must be text or json");
   }
   auto port_ok = [](int p) { return p >= 0 && p < 65536; };
   if (!port_ok(c->http_port) || !port_ok(c->redis.port) || !port_ok(c->mqtt.port) ||

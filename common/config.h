@@ -18,6 +18,8 @@ class App;
 
 namespace courier {
 
+class ErrorCounter;
+
 struct RedisConfig {
   std::string host = "127.0.0.1";
   int port = 6379;
@@ -34,6 +36,10 @@ struct RedisConfig {
   // 0: no WAIT. Ignored with one Redis.
   int replica_acks = 0;
   int replica_ack_timeout_ms = 100;
+  // Not a setting: where the connections made with this configuration count their failures
+  // (courier_redis_errors_total; common/redis_client.h says which). main() points it at the
+  // process's counter; default nullptr: not counted. Must outlive every connection.
+  ErrorCounter* errors = nullptr;
 };
 
 struct MqttConfig {
@@ -82,6 +88,9 @@ struct Limits {
 struct Config {
   std::string config_file;
   std::string log_level = "info";
+  // "text" (one line per event, common/log.h) or "json" (one JSON object per line, for a log
+  // collector).
+  std::string log_format = "text";
 
   // Uplink.
   std::string http_host = "127.0.0.1";
@@ -94,6 +103,9 @@ struct Config {
   std::string web_root;
 
   // Downlink.
+  // The metrics listener (/metrics, /healthz). Loopback by default: the figures are for the
+  // operator's scraper, not the Internet; 0.0.0.0 in a container, so that Prometheus reaches it.
+  std::string metrics_host = "127.0.0.1";
   int metrics_port = 0;  // 0: no metrics listener
   // Name in the delivery consumer group; default <hostname>. Stable across restarts, so a
   // restarted downlink resumes its own unacknowledged deliveries at once. Two downlinks on one

@@ -54,11 +54,15 @@ struct OpenedSession {
   std::optional<std::string> replaced_device_id;
 };
 
-// Who is calling: the authenticated user and the session whose token they presented.
+// Who is calling: the authenticated user and the session whose token they presented; and the
+// id of the request they sent (uplink/request_id.h; "" when unknown), which the stores write
+// beside the pushes the call queues, so that the downlink's log lines about delivering them
+// carry it too.
 struct Caller {
   std::string user_id;
   std::string device_id;
   std::string session_id;
+  std::string request_id;
 };
 
 struct DirectSend {

@@ -16,7 +16,7 @@ std::vector<std::string> LoadConfigOrExit(CLI::App& app, int argc, char** argv, 
   } catch (const CLI::ParseError& e) {
     std::exit(app.exit(e));
   }
-  InitLogging(process, config->log_level);
+  InitLogging(process, config->log_level, config->log_format);
   if (Status s = FinishConfig(config); !s.ok()) {
     spdlog::critical("configuration: {}", s.message());
     std::exit(2);

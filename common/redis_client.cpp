@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/error_counter.h"
 #include "common/lua_scripts.h"
 #include "common/redis_cluster_connection.h"
 
@@ -48,6 +49,12 @@ RedisValue Convert(const redisReply* r) {
   return v;
 }
 
+// Counts `s` in `errors` (if any) under `op`; returns it.
+Status Counted(ErrorCounter* errors, std::string_view op, Status s) {
+  if (errors != nullptr) errors->Count(op, s);
+  return s;
+}
+
 timeval ToTimeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 
 void AppendCommand(redisContext* c, const std::vector<std::string>& args) {
@@ -74,10 +81,12 @@ RedisScript::RedisScript(std::string_view name) : name_(name), source_(lua::Sour
   sha1_.assign(hex, 2 * SHA_DIGEST_LENGTH);
 }
 
-RedisConnection::RedisConnection(redisContext* c) : ctx_(c) {}
+RedisConnection::RedisConnection(redisContext* c, ErrorCounter* errors)
+    : ctx_(c), errors_(errors) {}
 
-RedisConnection::RedisConnection(std::unique_ptr<RedisClusterConnection> cluster)
-    : cluster_(std::move(cluster)) {}
+RedisConnection::RedisConnection(std::unique_ptr<RedisClusterConnection> cluster,
+                                 ErrorCounter* errors)
+    : cluster_(std::move(cluster)), errors_(errors) {}
 
 RedisConnection::~RedisConnection() = default;
 
@@ -89,16 +98,19 @@ Result<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
     const RedisConfig& config, std::shared_ptr<ClusterNodeHealth> cluster_health) {
   if (!config.cluster.empty()) {
     auto cluster = RedisClusterConnection::Connect(config, std::move(cluster_health));
-    if (!cluster.ok()) return cluster.status();
-    return std::unique_ptr<RedisConnection>(new RedisConnection(std::move(*cluster)));
+    if (!cluster.ok()) return Counted(config.errors, "connect", cluster.status());
+    return std::unique_ptr<RedisConnection>(
+        new RedisConnection(std::move(*cluster), config.errors));
   }
   redisContext* c = redisConnectWithTimeout(config.host.c_str(), config.port,
                                             ToTimeval(config.connect_timeout_ms));
-  if (c == nullptr) return Status::Unavailable("redis: out of memory");
-  std::unique_ptr<RedisConnection> conn(new RedisConnection(c));
+  if (c == nullptr)
+    return Counted(config.errors, "connect", Status::Unavailable("redis: out of memory"));
+  std::unique_ptr<RedisConnection> conn(new RedisConnection(c, config.errors));
   if (c->err != 0) {
-    return Status::Unavailable("redis " + config.host + ":" + std::to_string(config.port) + ": " +
-                               c->errstr);
+    return Counted(config.errors, "connect",
+                   Status::Unavailable("redis " + config.host + ":" + std::to_string(config.port) +
+                                       ": " + c->errstr));
   }
   redisSetTimeout(c, ToTimeval(config.command_timeout_ms));
   redisEnableKeepAlive(c);
@@ -124,6 +136,13 @@ Result<RedisValue> RedisConnection::Command(const std::vector<std::string>& args
 }
 
 Result<std::vector<RedisValue>> RedisConnection::Pipeline(
+    const std::vector<std::vector<std::string>>& commands) {
+  auto r = PipelineUncounted(commands);
+  if (!r.ok()) return Counted(errors_, "command", r.status());
+  return r;
+}
+
+Result<std::vector<RedisValue>> RedisConnection::PipelineUncounted(
     const std::vector<std::vector<std::string>>& commands) {
   if (cluster_ != nullptr) return cluster_->Pipeline(commands);
   if (broken_) return Status::Unavailable("redis: connection lost");
@@ -160,9 +179,12 @@ Result<RedisValue> RedisConnection::Eval(const RedisScript& script,
   if (r->type == RedisValue::Type::kError) {
     // LOADING / MASTERDOWN / BUSY are Redis being unavailable, not a bug of ours.
     for (const char* transient : {"LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN"}) {
-      if (r->str.rfind(transient, 0) == 0) return Status::Unavailable("redis: " + r->str);
+      if (r->str.rfind(transient, 0) == 0) {
+        return Counted(errors_, "script", Status::Unavailable("redis: " + r->str));
+      }
     }
-    return Status::Internal("redis script " + script.name() + ": " + r->str);
+    return Counted(errors_, "script",
+                   Status::Internal("redis script " + script.name() + ": " + r->str));
   }
   return r;
 }

@@ -3,6 +3,14 @@
 // Every failure comes back as a Status: connection trouble and timeouts are Unavailable (the
 // caller answers 503, the request is safe to retry); a Redis error reply is Internal (a bug).
 //
+// Failures are counted in RedisConfig::errors (courier_redis_errors_total), by where they
+// happened: op "connect" (no connection could be made), "command" (a command or pipeline failed:
+// connection lost, timeout, a node down, a cross-slot command refused), "script" (an error reply
+// to a Lua script, after the NOSCRIPT retry: a bug, or Redis LOADING / BUSY / CLUSTERDOWN). An
+// error reply to a plain command is its caller's to judge (BUSYGROUP is an answer, not a
+// failure) and is not counted; nor is a RedisPool refusal while its breaker is open, which
+// reaches no Redis.
+//
 // One Redis or a Redis Cluster, chosen by RedisConfig::cluster: in cluster mode a RedisConnection
 // routes every command to the master of its keys' slot and follows the cluster's redirects
 // (common/redis_cluster_connection.h); its interface and error policy stay the same, so the
@@ -101,13 +109,16 @@ class RedisConnection {
   struct ContextDeleter {
     void operator()(redisContext* c) const { redisFree(c); }
   };
-  explicit RedisConnection(redisContext* c);
-  explicit RedisConnection(std::unique_ptr<RedisClusterConnection> cluster);
+  RedisConnection(redisContext* c, ErrorCounter* errors);
+  RedisConnection(std::unique_ptr<RedisClusterConnection> cluster, ErrorCounter* errors);
   Status ReadReply(RedisValue* out);
+  Result<std::vector<RedisValue>> PipelineUncounted(
+      const std::vector<std::vector<std::string>>& commands);
 
   std::unique_ptr<redisContext, ContextDeleter> ctx_;  // single Redis
   bool broken_ = false;
   std::unique_ptr<RedisClusterConnection> cluster_;  // cluster mode
+  ErrorCounter* errors_;                             // RedisConfig::errors; may be null
 };
 
 // A fixed-size pool of lazily opened connections. Thread-safe.

@@ -185,8 +185,8 @@ Result<std::vector<InboxEntry>> RedisSends::CopyDirect(
     }
     if (Verdict(reply) != "ok" || reply.elements.size() % 2 != 1) return Malformed("direct_fanin");
     for (size_t i = 1; i + 1 < reply.elements.size(); i += 2) {
-      out.push_back(
-          InboxEntry{users[u].first, Int(reply.elements[i]), std::move(reply.elements[i + 1].str)});
+      out.push_back(InboxEntry{users[u].first, Int(reply.elements[i]),
+                               std::move(reply.elements[i + 1].str), ""});
     }
   }
   return out;
@@ -268,9 +268,10 @@ Result<SendOutcome> RedisSends::Direct(const DirectSend& s, int64_t now_ms) {
       if (found.size() != 1 || found[0].elements.size() != 2) continue;
       const auto& fields = found[0].elements[1].elements;
       if (fields.size() < 2) continue;
-      entries->push_back(InboxEntry{users[u].first, Int(found[0].elements[0]), fields[1].str});
+      entries->push_back(InboxEntry{users[u].first, Int(found[0].elements[0]), fields[1].str, ""});
     }
   }
+  for (InboxEntry& e : *entries) e.request_id = s.sender.request_id;
 
   if (Status st = clock.Check(); !st.ok()) return st;
   if (Status st = steps_.QueuePushes(*entries, {IndexCommand(o, conv_seq, from, false),
@@ -352,6 +353,9 @@ Result<SendOutcome> RedisSends::Room(const ConversationSend& s, int64_t now_ms) 
       {"XADD", keys::DeliveryStream(keys::DeliveryShard(o.conv, policy_->delivery_shards)),
        "MAXLEN", "~", std::to_string(policy_->delivery_stream_max), "*", "k", "room", "r", rid, "u",
        from, "p", env}};
+  if (!s.sender.request_id.empty()) {
+    commands[0].insert(commands[0].end(), {"req", s.sender.request_id});
+  }
   return Finish(s.sender, s.cmid, o, room_seq, commands);
 }
 

@@ -318,7 +318,7 @@ Result<std::string> RedisSocialStore::SendFriendRequest(const Caller& c, const s
   if (verdict == "ok" && r->elements.size() >= 4) {
     // Step 3: the push. A retry after a crash before it finds the request pending ("dup") and
     // pushes nothing: the notification is in the inbox, where a sync finds it.
-    Status s = steps_.QueuePushes({InboxEntry{to, Int(r->elements[2]), r->elements[3].str}});
+    Status s = steps_.QueuePushes({InboxEntry{to, Int(r->elements[2]), r->elements[3].str, ""}});
     if (!s.ok()) return s;
     return std::move(r->elements[1].str);
   }

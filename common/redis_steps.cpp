@@ -65,25 +65,28 @@ Result<std::vector<InboxEntry>> RedisSteps::PutInboxes(const std::vector<InboxWr
   for (size_t i = 0; i < writes.size(); ++i) {
     const RedisValue& v = (*replies)[i];
     if (!v.is_array() || v.elements.size() != 2) return Malformed("inbox_op");
-    out.push_back(InboxEntry{writes[i].user, Int(v.elements[0]), v.elements[1].str});
+    out.push_back(InboxEntry{writes[i].user, Int(v.elements[0]), v.elements[1].str, ""});
   }
   return out;
 }
 
 Status RedisSteps::QueuePushes(const std::vector<InboxEntry>& entries,
                                const std::vector<std::vector<std::string>>& with) {
-  // Per user, ascending seq: one queue_pushes.lua call each, pipelined.
-  std::map<std::string, std::map<int64_t, std::string>> by_user;
+  // Per user, ascending seq: one queue_pushes.lua call each, pipelined. A push is its envelope
+  // and its request id.
+  using Pushes = std::map<int64_t, std::pair<std::string, std::string>>;
+  std::map<std::string, Pushes> by_user;
   for (const InboxEntry& e : entries) {
-    if (!e.envelope.empty()) by_user[e.user][e.seq] = e.envelope;
+    if (!e.envelope.empty()) by_user[e.user][e.seq] = {e.envelope, e.request_id};
   }
-  auto call = [this](const std::string& user, const std::map<int64_t, std::string>& pushes) {
+  auto call = [this](const std::string& user, const Pushes& pushes) {
     int shard = keys::DeliveryShard(user, policy_->delivery_shards);
     std::vector<std::string> args = {user, std::to_string(policy_->delivery_stream_max),
                                      std::to_string(kPushCatchUp)};
-    for (const auto& [seq, env] : pushes) {
+    for (const auto& [seq, push] : pushes) {
       args.push_back(std::to_string(seq));
-      args.push_back(env);
+      args.push_back(push.first);
+      args.push_back(push.second);
     }
     return std::make_pair(
         std::vector<std::string>{keys::DeliveryStream(shard), keys::PushCursors(shard)}, args);
@@ -113,7 +116,7 @@ Status RedisSteps::QueuePushes(const std::vector<InboxEntry>& entries,
         if (e.elements.size() != 2 || e.elements[1].elements.size() < 2) {
           return Malformed("XRANGE of an inbox");
         }
-        pushes[Int(e.elements[0])] = e.elements[1].elements[1].str;
+        pushes[Int(e.elements[0])] = {e.elements[1].elements[1].str, ""};
       }
       auto again = EvalEach(queue_pushes_, {call(user, pushes)});
       if (!again.ok()) return again.status();

@@ -33,6 +33,9 @@ struct InboxEntry {
   std::string user;
   int64_t seq = 0;
   std::string envelope;
+  // The request that wrote it (Caller::request_id), queued with its push for the downlink's
+  // logs; "" when unknown (fan-out, catch-up of earlier entries).
+  std::string request_id;
 };
 
 class RedisSteps {

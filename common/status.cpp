@@ -2,35 +2,37 @@
 
 namespace courier {
 
-std::string_view Status::code_name() const {
-  switch (code_) {
-    case Code::kOk:
+std::string_view Status::code_name() const { return CodeName(code_); }
+
+std::string_view CodeName(Status::Code code) {
+  switch (code) {
+    case Status::Code::kOk:
       return "ok";
-    case Code::kInvalidJson:
+    case Status::Code::kInvalidJson:
       return "invalid_json";
-    case Code::kInvalidField:
+    case Status::Code::kInvalidField:
       return "invalid_field";
-    case Code::kUnauthorized:
+    case Status::Code::kUnauthorized:
       return "unauthorized";
-    case Code::kForbidden:
+    case Status::Code::kForbidden:
       return "forbidden";
-    case Code::kNotMember:
+    case Status::Code::kNotMember:
       return "not_member";
-    case Code::kBlocked:
+    case Status::Code::kBlocked:
       return "blocked";
-    case Code::kNotFound:
+    case Status::Code::kNotFound:
       return "not_found";
-    case Code::kMethodNotAllowed:
+    case Status::Code::kMethodNotAllowed:
       return "method_not_allowed";
-    case Code::kConflict:
+    case Status::Code::kConflict:
       return "conflict";
-    case Code::kTooLarge:
+    case Status::Code::kTooLarge:
       return "too_large";
-    case Code::kRateLimited:
+    case Status::Code::kRateLimited:
       return "rate_limited";
-    case Code::kUnavailable:
+    case Status::Code::kUnavailable:
       return "unavailable";
-    case Code::kInternal:
+    case Status::Code::kInternal:
       return "internal";
   }
   return "internal";

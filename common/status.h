@@ -76,6 +76,9 @@ class Status {
   int retry_after_s_ = 0;
 };
 
+// The snake_case name of `code` ("invalid_field", "unavailable", ...), as Status::code_name().
+std::string_view CodeName(Status::Code code);
+
 // A value or the Status that explains why there is none. Never holds an OK status.
 template <typename T>
 class Result {

@@ -28,7 +28,10 @@ BrokerRouter::BrokerRouter(const ReloadableBrokerList* brokers, LinkFactory make
       connected_count_(metrics->GetGauge(
           "courier_mqtt_brokers_connected",
           "Brokers a delivery shard's publisher is connected to (one series per owned shard)",
-          "publisher=\"" + publisher + "\"")) {
+          "publisher=\"" + publisher + "\"")),
+      errors_(metrics, "courier_broker_errors_total",
+              "MQTT broker failures seen by the downlink, by operation and status code",
+              {"connect", "connection_lost", "publish"}, {Status::Code::kUnavailable}) {
   ApplyListIfChanged();
 }
 
@@ -73,6 +76,11 @@ Status BrokerRouter::EnsureConnected() {
     bool connecting = false;
     std::string down;
     for (auto& [id, slot] : slots_) {
+      if (slot.last_error.empty() && !slot.connecting && !slot.link->connected()) {
+        slot.last_error = "connection lost";
+        spdlog::warn("brokers: lost the connection to {}; reconnecting", id);
+        errors_.Count("connection_lost", Status::Unavailable(slot.last_error));
+      }
       if ((slot.connecting || !slot.link->connected()) && now >= slot.retry_at) {
         Result<bool> s = slot.link->ConnectWithoutWaiting();
         slot.connecting = s.ok() && !*s;
@@ -86,6 +94,7 @@ Status BrokerRouter::EnsureConnected() {
         } else if (s.ok()) {
           connecting = true;
         } else {
+          errors_.Count("connect", s.status());
           slot.backoff = std::clamp(slot.backoff * 2, kFirstRetry, kMaxRetry);
           slot.retry_at = now + slot.backoff;
           if (s.status().message() != slot.last_error) {
@@ -135,12 +144,14 @@ std::vector<bool> BrokerRouter::PublishAll(const std::vector<OutgoingMessage>& m
     }
   }
   std::vector<bool> acked(messages.size(), true);
+  uint64_t failed = 0;  // (broker, message) pairs without a PUBACK
   std::vector<BrokerLink*> begun;
   std::vector<const Share*> begun_shares;
   for (const auto& [id, share] : shares) {
     BrokerLink* link = slots_.at(id).link.get();
     if (!link->connected()) {
       for (size_t i : share.index) acked[i] = false;  // at once: no waiting for a dead broker
+      failed += share.index.size();
       continue;
     }
     link->Begin(share.messages);
@@ -152,9 +163,12 @@ std::vector<bool> BrokerRouter::PublishAll(const std::vector<OutgoingMessage>& m
     std::vector<bool> ok = begun[b]->Await(deadline);
     const Share& share = *begun_shares[b];
     for (size_t k = 0; k < share.index.size(); ++k) {
-      if (k >= ok.size() || !ok[k]) acked[share.index[k]] = false;
+      if (k < ok.size() && ok[k]) continue;
+      acked[share.index[k]] = false;
+      ++failed;
     }
   }
+  if (failed > 0) errors_.Count("publish", Status::Unavailable("not acknowledged"), failed);
   return acked;
 }
 

@@ -14,6 +14,11 @@
 // are awaited together, so a batch takes at most the publish timeout however many brokers there
 // are. EnsureConnected() waits (up to 3 s) and fails only when no broker is connected.
 //
+// Failures are counted in courier_broker_errors_total (common/error_counter.h): op "connect" (a
+// connect refused or not answered in time), "connection_lost" (a connected broker found
+// disconnected), "publish" (each message a broker did not acknowledge, or that waited for a broker
+// that is down; it stays pending and is published again).
+//
 // The list is re-read from a ReloadableBrokerList at every EnsureConnected(): a new broker gets a
 // connection, a removed one is disconnected, the others keep theirs.
 //
@@ -28,6 +33,7 @@
 #include <vector>
 
 #include "common/broker_list.h"
+#include "common/error_counter.h"
 #include "common/metrics.h"
 #include "downlink/broker_link.h"
 #include "downlink/delivery.h"
@@ -80,6 +86,7 @@ class BrokerRouter final : public Publisher {
   bool reconnected_ = false;
   Gauge& broker_count_;
   Gauge& connected_count_;
+  ErrorCounter errors_;
 };
 
 }  // namespace courier

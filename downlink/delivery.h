@@ -29,6 +29,9 @@ struct Delivery {
   bool notify = true;
   std::string room_id;  // kRoom and kRoomLeave
   std::string payload;  // the JSON to push
+  // The uplink request that queued it (field "req"), for the log lines about pushing it; ""
+  // for entries without one (fan-out, control, entries queued before request ids existed).
+  std::string request_id;
 };
 
 // A consumer in the consumer group of one delivery stream shard, which this downlink owns (its

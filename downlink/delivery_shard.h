@@ -9,6 +9,7 @@
 
 #include "common/config.h"
 #include "downlink/delivery_worker.h"
+#include "downlink/queue_backlog.h"
 #include "downlink/redis_delivery_queue.h"
 #include "downlink/shard_worker.h"
 
@@ -16,12 +17,15 @@ namespace courier {
 
 class DeliveryShardWorker final : public ShardWorker {
  public:
-  // `metrics` and `lease` must outlive the worker.
+  // `metrics`, `lease` and `backlog` must outlive the worker; a null `backlog`: the stream's
+  // backlog is not sampled.
   DeliveryShardWorker(RedisConfig redis, int shard, std::string consumer,
                       std::unique_ptr<Publisher> publisher, MetricsRegistry* metrics,
-                      DeliveryWorkerOptions options, const ShardLease* lease);
+                      DeliveryWorkerOptions options, const ShardLease* lease,
+                      QueueBacklog* backlog = nullptr);
 
-  Result<int> RunOnce() override { return worker_.RunOnce(); }
+  // A step of the DeliveryWorker, then a backlog sample when one is due.
+  Result<int> RunOnce() override;
 
   // The MQTT client id of shard `shard`'s publisher in downlink `consumer`.
   static std::string ClientId(const std::string& consumer, int shard);
@@ -30,6 +34,7 @@ class DeliveryShardWorker final : public ShardWorker {
   RedisDeliveryQueue queue_;
   std::unique_ptr<Publisher> publisher_;
   DeliveryWorker worker_;
+  BacklogSampler backlog_;
 };
 
 }  // namespace courier

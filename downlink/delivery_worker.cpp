@@ -96,6 +96,21 @@ void DeliveryWorker::RestartPendingScan() {
   queue_->RewindPending();
 }
 
+void DeliveryWorker::LogOutcomes(const std::vector<Delivery>& batch,
+                                 const std::vector<size_t>& first_message,
+                                 const std::vector<bool>& acked) {
+  static constexpr const char* kKinds[] = {"inbox", "control", "room", "room_leave"};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Delivery& d = batch[i];
+    bool all = true;
+    for (size_t m = first_message[i]; m < first_message[i + 1]; ++m) all = all && acked[m];
+    LogRequestScope scope(d.request_id);
+    spdlog::debug("{} {} delivery {} for {}{}{}", all ? "pushed" : "not acknowledged, will retry:",
+                  kKinds[static_cast<int>(d.kind)], d.entry_id, d.user_id,
+                  d.room_id.empty() ? "" : " in room ", d.room_id);
+  }
+}
+
 Result<int> DeliveryWorker::RunOnce() {
   if (lease_ != nullptr && !lease_->HeldFor(kLeaseMargin)) {
     return Status::Conflict("the shard's lease is not held");
@@ -148,6 +163,7 @@ Result<int> DeliveryWorker::RunOnce() {
       if ((*batch)[i].kind == Delivery::Kind::kControl) kicks_.Inc();
     }
   }
+  if (spdlog::should_log(spdlog::level::debug)) LogOutcomes(*batch, first_message, acked);
   size_t not_done = batch->size() - done.size();
   // They stay pending in the stream; go through our pending list again, from its start, once
   // reconnected. Except when one broker of several is down and the others took their share:

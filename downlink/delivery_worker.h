@@ -49,6 +49,9 @@ class DeliveryWorker {
  private:
   Result<std::vector<Delivery>> NextBatch();
   void RestartPendingScan();
+  // One debug line per delivery of a published batch, with the request id it carries.
+  static void LogOutcomes(const std::vector<Delivery>& batch,
+                          const std::vector<size_t>& first_message, const std::vector<bool>& acked);
 
   DeliveryQueue* queue_;
   Publisher* publisher_;

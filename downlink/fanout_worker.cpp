@@ -26,7 +26,7 @@ int64_t ToInt(const RedisValue& v) {
 
 FanoutWorker::FanoutWorker(RedisConfig redis, int shard, std::string consumer,
                            MetricsRegistry* metrics, FanoutWorkerOptions options,
-                           const ShardLease* lease)
+                           const ShardLease* lease, QueueBacklog* backlog)
     : tasks_(redis, keys::FanoutStream(shard), keys::FanoutShardOwner(shard), kGroup,
              std::move(consumer)),
       options_(options),
@@ -42,7 +42,8 @@ FanoutWorker::FanoutWorker(RedisConfig redis, int shard, std::string consumer,
                                           "Signal pushes queued for group members and friends")),
       pushes_requeued_(metrics->GetCounter(
           "courier_fanout_pushes_requeued_total",
-          "Pushes of group entries queued again by a repeated fan-out (crash recovery)")) {}
+          "Pushes of group entries queued again by a repeated fan-out (crash recovery)")),
+      backlog_(&tasks_, backlog, shard, kBacklogSampleMs) {}
 
 std::string FanoutWorker::DeliveryStreamOf(const std::string& user) const {
   return keys::DeliveryStream(keys::DeliveryShard(user, options_.shards));
@@ -89,6 +90,12 @@ Result<std::vector<StreamEntry>> FanoutWorker::NextBatch() {
 }
 
 Result<int> FanoutWorker::RunOnce() {
+  Result<int> done = Step();
+  backlog_.MaybeSample();
+  return done;
+}
+
+Result<int> FanoutWorker::Step() {
   if (lease_ != nullptr && !lease_->HeldFor(kLeaseMargin)) {
     return Status::Conflict("the shard's lease is not held");
   }
@@ -245,7 +252,7 @@ Status FanoutWorker::ApplyPlan(const std::string& conv, const GroupSnapshot& sna
       if (!r.is_array() || r.elements.size() < 2) return Status::Internal("fanin: bad reply");
       requeued += static_cast<uint64_t>(ToInt(r.elements[1]));
       for (size_t k = 2; k + 1 < r.elements.size(); k += 2) {
-        pushes.push_back({batch_users[i], ToInt(r.elements[k]), r.elements[k + 1].str});
+        pushes.push_back({batch_users[i], ToInt(r.elements[k]), r.elements[k + 1].str, ""});
       }
     }
     batch_users.clear();

@@ -23,6 +23,7 @@
 #include "common/redis_client.h"
 #include "common/redis_steps.h"
 #include "downlink/fanout_plan.h"
+#include "downlink/queue_backlog.h"
 #include "downlink/redis_stream_group.h"
 #include "downlink/shard_lease.h"
 #include "downlink/shard_worker.h"
@@ -44,10 +45,12 @@ struct FanoutWorkerOptions {
 
 class FanoutWorker final : public ShardWorker {
  public:
-  // The worker of fan-out shard `shard` ({fq:<shard>}:fanout). `metrics` and `lease` must
-  // outlive the worker; a null `lease` means the shard is always this worker's (tests).
+  // The worker of fan-out shard `shard` ({fq:<shard>}:fanout). `metrics`, `lease` and `backlog`
+  // must outlive the worker; a null `lease` means the shard is always this worker's (tests); a
+  // null `backlog`, that the stream's backlog is not sampled.
   FanoutWorker(RedisConfig redis, int shard, std::string consumer, MetricsRegistry* metrics,
-               FanoutWorkerOptions options, const ShardLease* lease = nullptr);
+               FanoutWorkerOptions options, const ShardLease* lease = nullptr,
+               QueueBacklog* backlog = nullptr);
 
   // One step: read a batch of tasks (on the first step, what earlier owners left; then own
   // pending, then stale ones of others, then new ones), do them in order, acknowledge the done
@@ -59,6 +62,7 @@ class FanoutWorker final : public ShardWorker {
   static constexpr const char* kGroup = "fanout";
 
  private:
+  Result<int> Step();  // RunOnce() without the backlog sample
   Result<std::vector<StreamEntry>> NextBatch();
   Status Process(const StreamEntry& task);
   Status FanFeed(const std::string& conv);
@@ -96,6 +100,7 @@ class FanoutWorker final : public ShardWorker {
   Counter& entries_copied_;
   Counter& signals_pushed_;
   Counter& pushes_requeued_;
+  BacklogSampler backlog_;  // after tasks_, which it samples
 };
 
 }  // namespace courier

@@ -13,6 +13,7 @@
 #include "common/broker_list.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/error_counter.h"
 #include "common/jwt.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -22,6 +23,7 @@
 #include "downlink/delivery_shard.h"
 #include "downlink/fanout_worker.h"
 #include "downlink/mqtt_publisher.h"
+#include "downlink/queue_backlog.h"
 #include "downlink/redis_lease_store.h"
 #include "downlink/shard_coordinator.h"
 
@@ -37,6 +39,12 @@ int main(int argc, char** argv) {
   SystemClock clock;
   JwtCodec jwt(std::move(secrets));
   MetricsRegistry metrics;
+  // Every Redis connection made with config.redis (the shards' workers, the leases) counts its
+  // failures here.
+  ErrorCounter redis_errors(
+      &metrics, "courier_redis_errors_total", "Redis failures, by operation and status code",
+      {"connect", "command", "script"}, {Status::Code::kUnavailable, Status::Code::kInternal});
+  config.redis.errors = &redis_errors;
   // One connection per broker of the list, for each delivery shard's worker; a rewritten
   // --mqtt-brokers-file takes effect on SIGHUP (docs/operations.md, "Several brokers").
   Result<BrokerList> initial_brokers = LoadBrokerList(config.mqtt);
@@ -67,6 +75,9 @@ int main(int argc, char** argv) {
         },
         &metrics, client_id);
   };
+  // The backlog of the shards this downlink owns, sampled by their workers.
+  QueueBacklog delivery_backlog(&metrics, "delivery");
+  QueueBacklog fanout_backlog(&metrics, "fanout");
   DeliveryWorkerOptions options;
   options.topic_root = config.mqtt.topic_root;
   options.claim_idle_ms = config.claim_idle_ms;
@@ -81,7 +92,7 @@ int main(int argc, char** argv) {
         return std::make_unique<DeliveryShardWorker>(
             config.redis, shard, config.consumer_name,
             make_publisher(DeliveryShardWorker::ClientId(config.consumer_name, shard)), &metrics,
-            options, lease);
+            options, lease, &delivery_backlog);
       }};
 
   FanoutWorkerOptions fanout_options;
@@ -96,9 +107,9 @@ int main(int argc, char** argv) {
                      config.delivery_shards,
                      keys::FanoutShardOwner,
                      [&](int shard, const ShardLease* lease) {
-                       return std::make_unique<FanoutWorker>(config.redis, shard,
-                                                             config.consumer_name, &metrics,
-                                                             fanout_options, lease);
+                       return std::make_unique<FanoutWorker>(
+                           config.redis, shard, config.consumer_name, &metrics, fanout_options,
+                           lease, &fanout_backlog);
                      }};
 
   RedisLeaseStore leases(config.redis);
@@ -120,8 +131,8 @@ int main(int argc, char** argv) {
     metrics_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
     });
-    if (!metrics_server.bind_to_port("127.0.0.1", config.metrics_port)) {
-      spdlog::critical("cannot bind metrics port {}", config.metrics_port);
+    if (!metrics_server.bind_to_port(config.metrics_host, config.metrics_port)) {
+      spdlog::critical("cannot bind metrics port {}:{}", config.metrics_host, config.metrics_port);
       return 1;
     }
     metrics_thread = std::thread([&metrics_server] { metrics_server.listen_after_bind(); });

@@ -15,6 +15,7 @@ bool RedisDeliveryQueue::ToDelivery(const StreamEntry& e, Delivery* d) {
   const std::string& kind = e.Field("k");
   d->user_id = e.Field("u");
   d->payload = e.Field("p");
+  d->request_id = e.Field("req");
   if (kind == "inbox") {
     d->kind = Delivery::Kind::kInbox;
   } else if (kind == "control") {

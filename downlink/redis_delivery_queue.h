@@ -30,6 +30,9 @@ class RedisDeliveryQueue final : public DeliveryQueue {
   // A stream entry as a Delivery; false when it is not one (it is then dropped).
   static bool ToDelivery(const StreamEntry& e, Delivery* d);
 
+  // The stream's consumer group, e.g. to sample its backlog on the owner's thread.
+  RedisStreamGroup* group() { return &group_; }
+
  private:
   // Converts entries, acknowledging (dropping) those that are not deliveries.
   std::vector<Delivery> Convert(std::vector<StreamEntry> entries);

@@ -1,5 +1,8 @@
 #include "downlink/redis_stream_group.h"
 
+#include <algorithm>
+#include <map>
+
 #include "common/log.h"
 
 namespace courier {
@@ -145,6 +148,61 @@ Result<std::vector<StreamEntry>> RedisStreamGroup::ClaimStale(int64_t min_idle_m
     if (ToEntry(stream_, v, &e)) out.push_back(std::move(e));
   }
   // Entries deleted by trimming come back in the third element; nothing to do for them.
+  return out;
+}
+
+namespace {
+
+// "1700000000000-3" -> 1700000000000; 0 for anything else.
+int64_t IdMs(const std::string& id) {
+  return std::strtoll(id.substr(0, id.find('-')).c_str(), nullptr, 10);
+}
+
+}  // namespace
+
+Result<StreamBacklog> RedisStreamGroup::Backlog() {
+  auto conn = Connection();
+  if (!conn.ok()) return conn.status();
+  auto r = (*conn)->Pipeline({{"XPENDING", stream_, group_}, {"XINFO", "GROUPS", stream_}});
+  if (!r.ok()) return r.status();
+  StreamBacklog out;
+  const RedisValue& summary = (*r)[0];
+  if (summary.type == RedisValue::Type::kError) {
+    // No stream or no group yet: nothing is waiting.
+    if (summary.str.rfind("NOGROUP", 0) == 0) return out;
+    return Status::Internal("redis XPENDING: " + summary.str);
+  }
+  if (summary.is_array() && summary.elements.size() == 4) {
+    out.pending = summary.elements[0].integer;
+    if (out.pending > 0) out.oldest_ms = IdMs(summary.elements[1].str);
+  }
+  const RedisValue& groups = (*r)[1];
+  if (!groups.is_array()) return out;  // an error reply: no stream
+  std::string last_delivered;
+  bool lag_known = false;
+  for (const RedisValue& g : groups.elements) {
+    std::map<std::string, const RedisValue*> fields;
+    for (size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+      fields[g.elements[i].str] = &g.elements[i + 1];
+    }
+    if (fields.count("name") == 0 || fields["name"]->str != group_) continue;
+    if (fields.count("last-delivered-id") != 0) last_delivered = fields["last-delivered-id"]->str;
+    if (fields.count("lag") != 0 && fields["lag"]->is_integer()) {
+      out.unread = fields["lag"]->integer;
+      lag_known = true;
+    }
+  }
+  if (last_delivered.empty() || (lag_known && out.unread == 0)) return out;
+  int count = lag_known ? 1 : kMaxUnreadCounted;
+  auto unread = (*conn)->Command(
+      {"XRANGE", stream_, "(" + last_delivered, "+", "COUNT", std::to_string(count)});
+  if (!unread.ok()) return unread.status();
+  if (!unread->is_array()) return out;
+  if (!lag_known) out.unread = static_cast<int64_t>(unread->elements.size());
+  if (!unread->elements.empty() && !unread->elements[0].elements.empty()) {
+    int64_t first = IdMs(unread->elements[0].elements[0].str);
+    out.oldest_ms = out.oldest_ms == 0 ? first : std::min(out.oldest_ms, first);
+  }
   return out;
 }
 

@@ -29,6 +29,15 @@ struct StreamEntry {
   const std::string& Field(std::string_view name) const;
 };
 
+// What a shard's stream holds that its consumer group has not finished with.
+struct StreamBacklog {
+  int64_t pending = 0;  // read by a consumer, not acknowledged yet (XPENDING)
+  int64_t unread = 0;   // not read by the group yet (XINFO GROUPS lag)
+  // The time part (ms since the Unix epoch, Redis's clock) of the id of the oldest entry that is
+  // pending or unread; 0 when there is none.
+  int64_t oldest_ms = 0;
+};
+
 class RedisStreamGroup {
  public:
   // `lease_key`: the shard's lease, which must name `consumer` for Ack to acknowledge.
@@ -54,6 +63,12 @@ class RedisStreamGroup {
   // Acknowledges entries by id, only while the lease names this consumer (ack_owned.lua).
   // Conflict when it does not: nothing was acknowledged, and the shard is someone else's.
   Status Ack(const std::vector<std::string>& ids);
+
+  // The group's backlog, in one or two round trips (XPENDING and XINFO GROUPS; XRANGE for the
+  // oldest unread entry when there is one). Bounded: when Redis cannot tell the lag (entries
+  // deleted past the group's position), up to kMaxUnreadCounted unread entries are counted.
+  Result<StreamBacklog> Backlog();
+  static constexpr int kMaxUnreadCounted = 1000;
 
   // The group's connection, for the worker's other Redis work (connects if needed).
   Result<RedisConnection*> Connection();

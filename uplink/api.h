@@ -17,6 +17,7 @@ struct ApiRequest {
   std::string authorization;  // the Authorization header, or empty
   std::string body;
   std::string remote_addr;
+  std::string request_id;                          // uplink/request_id.h; never empty in use
   std::map<std::string, std::string> path_params;  // filled by the router
 };
 

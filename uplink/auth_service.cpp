@@ -134,7 +134,7 @@ Result<Caller> AuthService::Authenticate(std::string_view authorization) const {
   auto claims = jwt_->Verify(*token, clock_->NowMs() / 1000);
   if (!claims.ok()) return claims.status();
   if (!claims->role.empty()) return Status::Unauthorized("service tokens cannot call the API");
-  return Caller{claims->user_id, claims->device_id, claims->session_id};
+  return Caller{claims->user_id, claims->device_id, claims->session_id, ""};
 }
 
 Status AuthService::CheckSession(const Caller& caller) const {

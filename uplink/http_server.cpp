@@ -10,11 +10,14 @@
 
 #include "common/log.h"
 #include "common/process_setup.h"
+#include "uplink/request_id.h"
 #include "uplink/static_files.h"
 
 namespace courier {
 
 namespace {
+
+constexpr const char* kRequestIdHeader = "X-Request-Id";
 
 ApiRequest ToApiRequest(const httplib::Request& in) {
   ApiRequest out;
@@ -74,6 +77,9 @@ HttpServer::HttpServer(HttpServerOptions options, const Router* router, MetricsR
   server_->set_write_timeout(options_.read_timeout_s, 0);
   server_->set_payload_max_length(options_.max_request_bytes);
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // Every answer from here on carries the request's id, errors of the library included; the
+    // handlers read it back from the response.
+    res.set_header(kRequestIdHeader, RequestIdFor(req.get_header_value(kRequestIdHeader)));
     size_t bytes = 0;
     for (const auto& [name, value] : req.headers) bytes += name.size() + value.size();
     if (req.headers.size() <= options_.max_header_fields && bytes <= options_.max_header_bytes) {
@@ -168,10 +174,17 @@ void HttpServer::Serve(const httplib::Request& req, std::string body, httplib::R
   auto start = std::chrono::steady_clock::now();
   ApiRequest api = ToApiRequest(req);
   api.body = std::move(body);
+  api.request_id = res->get_header_value(kRequestIdHeader);
+  if (api.request_id.empty()) {  // the pre-routing handler always sets it; never trust that
+    api.request_id = NewRequestId();
+    res->set_header(kRequestIdHeader, api.request_id);
+  }
+  LogRequestScope log_scope(api.request_id);
   std::string route;
   ApiResponse out = router_->Handle(api, &route);
   WriteResponse(out, res);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::debug("http {} {} -> {} in {:.3f} ms", req.method, route, out.status, seconds * 1000);
   CountRequest(req.method, route, out.status, seconds);
   if (out.status >= 500)
     spdlog::warn("http {} {} -> {} {}", req.method, route, out.status, out.body);

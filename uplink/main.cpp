@@ -9,6 +9,7 @@
 #include "common/broker_list.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/error_counter.h"
 #include "common/jwt.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -70,6 +71,12 @@ int main(int argc, char** argv) {
       spdlog::info("brokers: now {}", brokers.Current()->ToString());
     }
   });
+
+  // Every Redis connection made with config.redis counts its failures here.
+  ErrorCounter redis_errors(
+      &metrics, "courier_redis_errors_total", "Redis failures, by operation and status code",
+      {"connect", "command", "script"}, {Status::Code::kUnavailable, Status::Code::kInternal});
+  config.redis.errors = &redis_errors;
 
   SystemClock clock;
   RandomIdGenerator ids;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "uplink/request_codec.h"
 
 namespace courier {
@@ -115,6 +116,11 @@ Router::Router(RouteDeps deps) : deps_(std::move(deps)) {
          auto sent = messaging->Send(caller, *r);
          if (!sent.ok()) return sent.status();
          (sent->duplicate ? duplicates : accepted).Inc();
+         if (spdlog::should_log(spdlog::level::debug)) {  // spares the hot path FormatRecipient
+           spdlog::debug("send {} from={} to={} conv={} conv_seq={}{}", sent->id, caller.user_id,
+                         FormatRecipient(r->to), sent->conv, sent->conv_seq,
+                         sent->duplicate ? " (duplicate)" : "");
+         }
          json body = {{"id", sent->id},
                       {"conv", sent->conv},
                       {"conv_seq", sent->conv_seq},
@@ -223,6 +229,7 @@ ApiResponse Router::Handle(ApiRequest& req, std::string* route) const {
       auto c = deps_.auth->Authenticate(req.authorization);
       if (!c.ok()) return ErrorResponse(c.status());
       caller = std::move(*c);
+      caller.request_id = req.request_id;
     }
     auto res = r.handler(req, caller);
     if (!res.ok()) return ErrorResponse(res.status());

@@ -10,7 +10,9 @@
 -- queued by the next push to the same user.
 --
 -- KEYS  1 the delivery stream  2 the shard's push cursors {dq:<n>}:pushed
--- ARGV  1 user  2 stream max length  3 catch-up  4.. pairs: seq, envelope (ascending seq)
+-- ARGV  1 user  2 stream max length  3 catch-up  4.. triples: seq, envelope, request id (ascending
+--       seq; the id of the request that wrote the entry, "" when unknown: written as field "req"
+--       for the downlink's logs when not empty)
 -- Returns {"ok", queued} | {"gap", cursor}
 local user = ARGV[1]
 local cursor = tonumber(redis.call('HGET', KEYS[2], user)) or 0
@@ -19,11 +21,16 @@ if first and first > cursor + 1 and first - cursor - 1 <= tonumber(ARGV[3]) then
   return {'gap', cursor}
 end
 local queued = 0
-for i = 4, #ARGV - 1, 2 do
+for i = 4, #ARGV - 2, 3 do
   local seq = tonumber(ARGV[i])
   if seq > cursor then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', user, 'k', 'inbox', 'p',
-               ARGV[i + 1])
+    if ARGV[i + 2] ~= '' then
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', user, 'k', 'inbox', 'p',
+                 ARGV[i + 1], 'req', ARGV[i + 2])
+    else
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'u', user, 'k', 'inbox', 'p',
+                 ARGV[i + 1])
+    end
     cursor = seq
     queued = queued + 1
   end

@@ -12,8 +12,8 @@
      published port, health check), the broker's listener in docker/mosquitto.conf (EXPOSE,
      published port, health check, COURIER_MQTT_PORT of the uplink and downlink), Redis's port
      (its command, EXPOSE, health check, COURIER_REDIS_PORT, the plugin's redis_port), the
-     downlink's metrics port (health check), the topic root, the shard count, the service user;
-     the other services are named by their service names.
+     downlink's metrics port (health check, EXPOSE, COURIER_METRICS_HOST), the topic root, the
+     shard count, the service user; the other services are named by their service names.
   5. With the binaries of a build (COURIER_BUILD_DIR, default build/): every COURIER_* variable
      set is one the binary reads (its --help), and every shared library it links comes from a
      Debian package its runtime stage installs (or that Debian's slim image has). Skipped, with
@@ -489,16 +489,23 @@ def check_ports(root, compose_dir, config, stages):
               *published("uplink"), url_port(health_text(services["uplink"]))])
     check("/readyz" in health_text(services["uplink"]), "uplink: the health check asks /readyz",
           "uplink: the health check should ask /readyz")
-    # The downlink: its metrics listener binds 127.0.0.1 in the binary, so only its own health
-    # check reaches it; publishing or exposing it would promise what does not work.
+    # The downlink: its metrics listener (--metrics-host, default 127.0.0.1 in the binary) must
+    # listen beyond the container's loopback when the port is exposed or published, or that
+    # would promise what does not work; and never be published on the host's every interface.
     metrics = int(down.get("COURIER_METRICS_PORT", 0))
+    metrics_host = down.get("COURIER_METRICS_HOST", "127.0.0.1")
+    down_target = services["downlink"]["build"]["target"]
     check(metrics > 0 and url_port(health_text(services["downlink"])) == metrics,
           f"downlink: the health check asks the metrics port {metrics}",
           f"downlink: COURIER_METRICS_PORT ({metrics}) must be set and be the health check's port")
-    check(not published("downlink") and not stage_expose(stages, services["downlink"]["build"]["target"]),
-          "downlink: nothing published or exposed (its metrics bind 127.0.0.1)",
-          "downlink: its metrics listener binds 127.0.0.1 inside the container: do not publish or "
-          "EXPOSE it")
+    exposed = [*published("downlink"), *stage_expose(stages, down_target)]
+    check(all(p == metrics for p in exposed),
+          f"downlink: exposed or published ports are the metrics port ({exposed or 'none'})",
+          f"downlink: exposed or published ports {exposed} differ from COURIER_METRICS_PORT {metrics}")
+    check(not exposed or metrics_host not in ("127.0.0.1", "localhost", "::1"),
+          f"downlink: metrics listen on {metrics_host}",
+          "downlink: the metrics port is exposed or published but COURIER_METRICS_HOST is "
+          f"{metrics_host}: set it to 0.0.0.0 in the container")
     check(bool(down.get("COURIER_CONSUMER_NAME")), "downlink: a stable COURIER_CONSUMER_NAME",
           "downlink: set COURIER_CONSUMER_NAME (the default, the host name, changes with the container)")
 

@@ -336,6 +336,10 @@ class Checker:
                 if got not in documented:
                     raise Failure(f"{what}: code {got} is not documented for {op_key} {r.status}")
                 code = got
+        # Every answer of a routed request names its request id (info.description, "Request ids").
+        rid = r.headers.get("x-request-id")
+        if rid is None or not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", rid):
+            raise Failure(f"{what}: {r.status} without a sane X-Request-Id header (got {rid!r})")
         for name, h in doc.get("headers", {}).items():
             h = self.spec.deref(h)
             value = r.headers.get(name.lower())

@@ -94,7 +94,7 @@ class Cluster {
   // A registered user logged in on one device.
   Caller User(const std::string& name) {
     REQUIRE(messages_.CreateUser({name, "hash", name, kNow, "epoch-" + name}).ok());
-    Caller c{name, "phone", name + "-s1"};
+    Caller c{name, "phone", name + "-s1", ""};
     auto opened = messages_.OpenSession(
         {name, c.device_id, "ios", c.session_id, kNow + 3600000, R"({"kicked":1})"});
     REQUIRE(opened.ok());
@@ -365,7 +365,7 @@ TEST_CASE("social on a cluster: every friend, block, group, room and session ope
   REQUIRE(replaced.ok());
   CHECK(replaced->replaced_session_id == "carol-s1");
   CHECK(replaced->replaced_device_id == "phone");
-  Caller carol2{"carol", "tablet", "carol-s2"};
+  Caller carol2{"carol", "tablet", "carol-s2", ""};
   CHECK(k.social().Friends(carol).status().code() == Status::Code::kUnauthorized);
   REQUIRE(k.messages().CloseSession(carol2, R"({"kicked":3})").ok());
   CHECK(k.messages().CloseSession(carol2, R"({"kicked":3})").code() == Status::Code::kUnauthorized);
@@ -581,7 +581,7 @@ TEST_CASE("social on a cluster: group changes, a room leave and sessions survive
     // carol-s1 was kicked (told: another device); carol-t1 and -t2 were the tablet's own tries.
     CHECK(k.Pushes("carol") == "control:carol-s1,control:carol-t1,control:carol-t2");
     CHECK(k.Command({"EXISTS", keys::KickOutbox("carol")}).integer == 0);
-    Caller tablet{"carol", "tablet", "carol-t3"};
+    Caller tablet{"carol", "tablet", "carol-t3", ""};
     Status out = StatusOf(CrashThenRetry(
         k, "{dq:", [&](int) { return k.messages().CloseSession(tablet, R"({"kicked":2})"); }));
     CHECK(out.code() == Status::Code::kUnauthorized);

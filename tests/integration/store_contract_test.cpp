@@ -109,7 +109,7 @@ TEST_CASE(
   stack.KillRedis();
   CHECK(store.Ping().code() == Status::Code::kUnavailable);
   CHECK(store.PasswordHash("anyone").status().code() == Status::Code::kUnavailable);
-  Caller c{"a", "d", "s"};
+  Caller c{"a", "d", "s", ""};
   CHECK(store.Sync(c, 0, 10, "e").status().code() == Status::Code::kUnavailable);
   CHECK(store.CreateUser({"a", "h", "a", 1, "e"}).code() == Status::Code::kUnavailable);
   REQUIRE(stack.StartRedis().ok());

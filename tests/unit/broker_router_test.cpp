@@ -317,3 +317,56 @@ TEST_CASE("with one broker of three down, the worker delivers to the others and 
 }
 
 }  // namespace courier
+
+namespace courier {
+namespace {
+
+uint64_t BrokerErrors(MetricsRegistry& m, const std::string& op) {
+  return m.GetCounter("courier_broker_errors_total", "", "op=\"" + op + "\",code=\"unavailable\"")
+      .value();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "broker failures are counted: lost connections, refused connects, unacknowledged pushes") {
+  Fixture f(kThree);
+  REQUIRE(f.router.EnsureConnected().ok());
+  CHECK(BrokerErrors(f.metrics, "connect") == 0);
+  CHECK(BrokerErrors(f.metrics, "connection_lost") == 0);
+  CHECK(BrokerErrors(f.metrics, "publish") == 0);
+  // Every series exists from the start, so a scraper sees them at 0.
+  CHECK(f.metrics.Render().find(
+            "courier_broker_errors_total{op=\"publish\",code=\"unavailable\"} 0") !=
+        std::string::npos);
+
+  const std::string down = kThree[1];
+  f.fakes[down].up = false;
+  std::string user_down;
+  for (int i = 0; user_down.empty(); ++i) {
+    const std::string user = "u" + std::to_string(i);
+    if (f.live.Current()->For(user).internal.ToString() == down) user_down = user;
+  }
+  // Two messages for the broker that is down, and a room message, which goes to all three.
+  std::vector<bool> acked =
+      f.router.PublishAll({ToUser(user_down, "1"), ToUser(user_down, "2"), ToRoom("lobby")}, 1000);
+  CHECK(acked == std::vector<bool>{false, false, false});
+  CHECK(BrokerErrors(f.metrics, "publish") == 3);  // (broker, message) pairs: 2 + 1
+
+  REQUIRE(f.router.EnsureConnected().ok());  // the others are up
+  CHECK(BrokerErrors(f.metrics, "connection_lost") == 1);
+  CHECK(BrokerErrors(f.metrics, "connect") == 1);  // the reconnect it tried at once
+  REQUIRE(f.router.EnsureConnected().ok());        // within the retry delay: no new attempt
+  CHECK(BrokerErrors(f.metrics, "connection_lost") == 1);
+
+  // Taken but never acknowledged.
+  f.fakes[down].up = true;
+  f.fakes[kThree[0]].acks = false;
+  std::this_thread::sleep_for(milliseconds(150));  // past the first retry delay
+  REQUIRE(f.router.EnsureConnected().ok());
+  uint64_t before = BrokerErrors(f.metrics, "publish");
+  f.router.PublishAll({ToRoom("lobby")}, 10);
+  CHECK(BrokerErrors(f.metrics, "publish") == before + 1);
+}
+
+}  // namespace courier

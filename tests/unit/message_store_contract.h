@@ -31,7 +31,7 @@ class StoreContract {
     std::string sid = "s" + std::to_string(++counter_) + device;
     auto r = store_->OpenSession({user, device, platform, sid, 0, R"({"type":"control"})"});
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-    return Caller{user, device, sid};
+    return Caller{user, device, sid, ""};
   }
 
   Result<SendOutcome> Send(const Caller& from, const std::string& to, const std::string& cmid,
