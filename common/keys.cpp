@@ -113,5 +113,6 @@ std::string FanoutStream(int shard) { return "{fq:" + std::to_string(shard) + "}
 std::string DeliveryShardOwner(int shard) { return "{dq:" + std::to_string(shard) + "}:owner"; }
 std::string FanoutShardOwner(int shard) { return "{fq:" + std::to_string(shard) + "}:owner"; }
 std::string LiveDownlinks() { return "{downlinks}:live"; }
+std::string BrokerDevices() { return "{brokers}:devices"; }
 
 }  // namespace courier::keys

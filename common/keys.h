@@ -113,5 +113,9 @@ std::string DeliveryShardOwner(int shard);
 std::string FanoutShardOwner(int shard);
 // Sorted set: consumer name of each live downlink -> when its heartbeat expires (Redis time, ms).
 std::string LiveDownlinks();
+// Hash: each broker's report of its connected devices, broker -> "<devices> <valid until, ms
+// since the Unix epoch>" (common/device_reports.h); written by the broker plugin, summed by the
+// downlinks into courier_online_devices.
+std::string BrokerDevices();
 
 }  // namespace courier::keys

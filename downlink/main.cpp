@@ -23,6 +23,7 @@
 #include "downlink/delivery_shard.h"
 #include "downlink/fanout_worker.h"
 #include "downlink/mqtt_publisher.h"
+#include "downlink/online_devices.h"
 #include "downlink/queue_backlog.h"
 #include "downlink/redis_lease_store.h"
 #include "downlink/shard_coordinator.h"
@@ -150,10 +151,14 @@ int main(int argc, char** argv) {
       "brokers {}",
       config.delivery_shards, config.delivery_shards, config.consumer_name, config.shard_lease_ms,
       DescribeRedis(config.redis), brokers.Current()->ToString());
+  // The devices connected across the brokers, from the brokers' reports: for /metrics only.
+  OnlineDevices online(config.redis, &metrics, &clock);
+  std::thread online_thread([&online, &stopping] { online.Run(stopping); });
   // Returns once `stopping`, after every worker finished its step and the leases were released.
   coordinator.Run(stopping);
   if (!stopping) kill(getpid(), SIGTERM);
   stopper.join();
+  online_thread.join();
   if (metrics_thread.joinable()) metrics_thread.join();
   spdlog::info("stopped");
   return 0;

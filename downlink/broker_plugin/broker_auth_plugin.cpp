@@ -3,6 +3,7 @@
 #include <mosquitto.h>  // MOSQ_ERR_*, MOSQ_LOG_*
 #pragma GCC visibility push(default)
 #include <mosquitto_plugin.h>  // MOSQ_ACL_*
+#include <unistd.h>            // gethostname, getpid
 #pragma GCC visibility pop
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/device_reports.h"
 #include "common/jwt.h"
 #include "downlink/broker_plugin/control_command.h"
 #include "downlink/broker_plugin/log_text.h"
@@ -78,7 +80,14 @@ BrokerAuthPlugin::BrokerAuthPlugin(PluginOptions options, AccessPolicy policy,
       presence_(&redis_, {int64_t{options_.presence_ttl_s} * 1000, options_.shards}),
       rooms_(&redis_),
       refresh_interval_ms_(
-          std::min(kMaxRefreshIntervalMs, int64_t{options_.presence_ttl_s} * 1000 / 3)) {}
+          std::min(kMaxRefreshIntervalMs, int64_t{options_.presence_ttl_s} * 1000 / 3)) {
+  report_field_ = options_.broker_id;
+  if (report_field_.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "broker");
+    report_field_ = std::string(host) + "/" + std::to_string(getpid());
+  }
+}
 
 void BrokerAuthPlugin::ProbeRedis() {
   // Redis is reached lazily, so a broker may start before Redis; say so early if it is down.
@@ -90,6 +99,12 @@ void BrokerAuthPlugin::ProbeRedis() {
 }
 
 void BrokerAuthPlugin::OnShutdown() {
+  if (Status s = presence_.ForgetDevices(report_field_); !s.ok()) {
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "courier: shutdown: this broker's device count stays in Redis until it "
+                         "expires: %s",
+                         s.message().c_str());
+  }
   std::vector<DeviceRef> devices = clients_.OnlineDevices();
   if (devices.empty()) return;
   Status s = MarkOffline(devices, WallClockMs());
@@ -297,6 +312,7 @@ int BrokerAuthPlugin::OnTick(const mosquitto_evt_tick& /*event*/) {
   // schedule, on the steady clock so that a wall-clock jump can't stall it.
   int64_t now_steady_ms = SteadyClockMs();
   RunDueKicks(now_steady_ms);
+  ReportDevices(now_steady_ms);
   if (now_steady_ms >= next_expiry_check_steady_ms_) {
     next_expiry_check_steady_ms_ = now_steady_ms + kExpiryCheckIntervalMs;
     DropExpired(WallClockMs());
@@ -315,6 +331,20 @@ int BrokerAuthPlugin::OnTick(const mosquitto_evt_tick& /*event*/) {
                          devices.size());
   }
   return MOSQ_ERR_SUCCESS;
+}
+
+void BrokerAuthPlugin::ReportDevices(int64_t now_steady_ms) {
+  if (now_steady_ms < next_device_report_steady_ms_) return;
+  next_device_report_steady_ms_ = now_steady_ms + kDeviceReportEveryMs;
+  const size_t devices = clients_.OnlineDeviceCount();
+  Status s = presence_.ReportDevices(report_field_, devices, WallClockMs());
+  if (!s.ok() && !device_report_failing_) {
+    mosquitto_log_printf(MOSQ_LOG_WARNING, "courier: device count not reported (%zu): %s", devices,
+                         s.message().c_str());
+  } else if (s.ok() && device_report_failing_) {
+    mosquitto_log_printf(MOSQ_LOG_INFO, "courier: device count reported again (%zu)", devices);
+  }
+  device_report_failing_ = !s.ok();
 }
 
 void BrokerAuthPlugin::DropExpired(int64_t now_wall_ms) {

@@ -88,6 +88,9 @@ class BrokerAuthPlugin {
   // Queues the tasks; a failure is logged (presence signals are hints; readers of
   // GET /v1/presence see the online state itself).
   void QueuePresenceChanges(const std::vector<PresenceChange>& changes);
+  // Writes this broker's count of connected devices to Redis (from OnTick, every
+  // kDeviceReportEveryMs; common/device_reports.h). A failure is logged once until it recovers.
+  void ReportDevices(int64_t now_steady_ms);
 
   PluginOptions options_;
   AccessPolicy policy_;          // replaced on reload, when the secret files are read again
@@ -99,6 +102,11 @@ class BrokerAuthPlugin {
   int64_t refresh_interval_ms_;
   int64_t next_refresh_steady_ms_ = 0;
   int64_t next_expiry_check_steady_ms_ = 0;
+  // This broker's field in keys::BrokerDevices(): its broker_id, or "<host>/<pid>" when there is
+  // no broker list.
+  std::string report_field_;
+  int64_t next_device_report_steady_ms_ = 0;
+  bool device_report_failing_ = false;
   static constexpr int64_t kExpiryCheckIntervalMs = 1000;
 
   // How long a kicked device keeps its connection, for its session.kicked notice to go out.

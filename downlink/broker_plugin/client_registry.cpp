@@ -87,6 +87,14 @@ std::vector<DeviceRef> ClientRegistry::OnlineDevices() const {
   return devices;
 }
 
+size_t ClientRegistry::OnlineDeviceCount() const {
+  size_t count = 0;
+  for (const auto& [client_id, holders] : by_client_id_) {
+    if (!by_handle_.at(holders.back()).identity.is_service()) ++count;
+  }
+  return count;
+}
+
 std::vector<std::string> ClientRegistry::ExpiredDevices(int64_t now_s) const {
   std::vector<std::string> expired;
   for (const auto& [client_id, holders] : by_client_id_) {

@@ -74,6 +74,8 @@ class ClientRegistry {
 
   // Every device with at least one connection, once per client id.
   std::vector<DeviceRef> OnlineDevices() const;
+  // How many OnlineDevices() would return, without building the list.
+  size_t OnlineDeviceCount() const;
 
   // The client ids whose current (newest) connection is a device whose token expired at or
   // before `now_s`. One pass over the devices: the plugin asks once a second.

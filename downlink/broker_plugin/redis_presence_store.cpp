@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/device_reports.h"
 #include "common/keys.h"
 
 namespace courier::broker {
@@ -136,6 +137,23 @@ Status RedisPresenceStore::QueuePresenceChanges(const std::vector<PresenceChange
     commands.push_back(PresenceTaskCommand(change, options_.shards));
   }
   Result<std::vector<RedisReplyPtr>> replies = redis_->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  return FirstErrorReply(*replies);
+}
+
+Status RedisPresenceStore::ReportDevices(const std::string& broker, size_t devices,
+                                         int64_t now_ms) {
+  std::string value =
+      EncodeDeviceReport(static_cast<int64_t>(devices), now_ms + kDeviceReportValidMs);
+  Result<std::vector<RedisReplyPtr>> replies =
+      redis_->Pipeline({{"HSET", keys::BrokerDevices(), broker, std::move(value)}});
+  if (!replies.ok()) return replies.status();
+  return FirstErrorReply(*replies);
+}
+
+Status RedisPresenceStore::ForgetDevices(const std::string& broker) {
+  Result<std::vector<RedisReplyPtr>> replies =
+      redis_->Pipeline({{"HDEL", keys::BrokerDevices(), broker}});
   if (!replies.ok()) return replies.status();
   return FirstErrorReply(*replies);
 }

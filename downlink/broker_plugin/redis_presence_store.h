@@ -69,6 +69,12 @@ class RedisPresenceStore {
   // Queues one presence task per change (redis_commands.h, PresenceTaskCommand), pipelined.
   Status QueuePresenceChanges(const std::vector<PresenceChange>& changes);
 
+  // This broker's count of connected devices, valid for kDeviceReportValidMs from now_ms, in
+  // keys::BrokerDevices() under `broker` (common/device_reports.h).
+  Status ReportDevices(const std::string& broker, size_t devices, int64_t now_ms);
+  // Removes this broker's report: it is stopping.
+  Status ForgetDevices(const std::string& broker);
+
  private:
   BoundedRedisConnection* redis_;
   Options options_;

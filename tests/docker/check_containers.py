@@ -18,6 +18,8 @@
      set is one the binary reads (its --help), and every shared library it links comes from a
      Debian package its runtime stage installs (or that Debian's slim image has). Skipped, with
      a note, when the binaries are not built.
+  6. Every metric the sample Grafana dashboard (docker/grafana/) queries is one the code
+     registers.
 
 Runs with Debian's /usr/bin/python3: PyYAML is python3-yaml, which docker-compose depends on.
 Exit status 0 when all pass; otherwise each failure is printed with what to fix.
@@ -594,6 +596,34 @@ def check_binaries(root, build_dir, config, stages):
                       f"(installs: {' '.join(stage_pkgs)})")
 
 
+def check_dashboard(root, compose_dir):
+    """Every metric the sample Grafana dashboard queries is one the code registers."""
+    path = os.path.join(compose_dir, "grafana", "courier-dashboard.json")
+    if not os.path.isfile(path):
+        return
+    try:
+        dashboard = json.load(open(path))
+    except ValueError as e:
+        fail(f"{rel(root, path)} is not JSON: {e}")
+        return
+    exprs = [t.get("expr", "") for p in dashboard.get("panels", []) for t in p.get("targets", [])]
+    queried = set()
+    for expr in exprs:
+        for name in re.findall(r"\bcourier_[a-z_]+", expr):
+            queried.add(re.sub(r"_(bucket|count|sum)$", "", name))
+    registered = set()
+    for sub in ("common", "uplink", "downlink"):
+        for dirpath, _, files in os.walk(os.path.join(root, sub)):
+            for f in files:
+                if f.endswith((".cpp", ".h")):
+                    text = open(os.path.join(dirpath, f), encoding="utf-8").read()
+                    registered.update(re.findall(r'"(courier_[a-z_]+)"', text))
+    unknown = sorted(queried - registered)
+    check(queried and not unknown,
+          f"{rel(root, path)}: its {len(exprs)} queries name {len(queried)} metrics, all registered",
+          f"{rel(root, path)} queries metrics no code registers: {', '.join(unknown) or 'none at all'}")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -622,6 +652,7 @@ def main():
             if stages:
                 check_ports(root, compose_dir, config, stages)
                 check_binaries(root, build_dir, config, stages)
+        check_dashboard(root, compose_dir)
     if failures:
         print(f"\n{len(failures)} check(s) failed:", file=sys.stderr)
         for f in failures:

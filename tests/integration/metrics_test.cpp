@@ -218,6 +218,41 @@ TEST_CASE("the metrics of uplink and downlinks move as messages flow") {
   }
 }
 
+TEST_CASE("every downlink counts the devices connected across the brokers") {
+  TestStack stack;
+  HttpClient http(stack.http_port());
+  auto [alice, bob] = RegisterAndLogIn(http, {"alice", "bob"});
+  const auto brokers = static_cast<double>(stack.broker_count());
+  // Each downlink shows the deployment's figures, not a share: all must agree on `want`.
+  auto every_downlink = [&](const std::string& key, double want) {
+    return [&stack, key, want] {
+      for (int port : stack.downlink_metrics_ports()) {
+        double v = Value(Scrape(port), key);
+        if (v != want) return v;
+      }
+      return want;
+    };
+  };
+  auto is = [](double want) { return [want](double v) { return v == want; }; };
+  // Brokers report every 5 s and downlinks read every 5 s: the polls wait up to 30 s.
+  CHECK(PollUntil(every_downlink("courier_brokers_reporting", brokers), is(brokers)) == brokers);
+  CHECK(PollUntil(every_downlink("courier_online_devices", 0), is(0)) == 0);
+
+  MqttDevice phone(stack.mqtt()), laptop(stack.mqtt());
+  ConnectDevice(phone, bob, stack);
+  ConnectDevice(laptop, alice, stack);
+  CHECK(PollUntil(every_downlink("courier_online_devices", 2), is(2)) == 2);
+  REQUIRE(phone.Disconnect());
+  CHECK(PollUntil(every_downlink("courier_online_devices", 1), is(1)) == 1);
+
+  // A stopped broker takes its report with it (the plugin removes it on the way out).
+  stack.StopBroker();
+  CHECK(PollUntil(every_downlink("courier_brokers_reporting", 0), is(0)) == 0);
+  CHECK(PollUntil(every_downlink("courier_online_devices", 0), is(0)) == 0);
+  REQUIRE(stack.StartBroker().ok());
+  CHECK(PollUntil(every_downlink("courier_brokers_reporting", brokers), is(brokers)) == brokers);
+}
+
 TEST_CASE("a request id follows a message from the uplink's log to the downlink's") {
   TestStack stack;  // its logs are at debug level
   HttpClient http(stack.http_port());

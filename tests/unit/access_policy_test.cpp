@@ -656,6 +656,14 @@ TEST_SUITE("broker client registry") {
     registry.Add(&conn3, Service());
     std::vector<DeviceRef> devices = registry.OnlineDevices();
     CHECK(devices.size() == 2);
+    CHECK(registry.OnlineDeviceCount() == 2);
+    int takeover = 0;
+    registry.Add(&takeover, Device("alice", "phone"));  // a takeover: still one device
+    CHECK(registry.OnlineDeviceCount() == 2);
+    registry.Remove(&conn1);
+    registry.Remove(&takeover);
+    CHECK(registry.OnlineDeviceCount() == 1);
+    CHECK(registry.OnlineDevices().size() == 1);
   }
 
   TEST_CASE("expired devices: by their newest connection's token, never the service account") {

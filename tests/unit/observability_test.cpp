@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/device_reports.h"
 #include "common/error_counter.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -159,6 +160,30 @@ TEST_CASE("histograms render cumulative buckets, sum and count per label set") {
   CHECK(text.find(base + "_bucket{" + labels + ",le=\"+Inf\"} 4\n") != std::string::npos);
   CHECK(text.find(base + "_count{" + labels + "} 4\n") != std::string::npos);
   CHECK(text.find(base + "_sum{" + labels + "} 5.105\n") != std::string::npos);
+}
+
+TEST_CASE("the brokers' device reports: valid ones summed, expired or unreadable ones stale") {
+  const int64_t now = 1'000'000;
+  CHECK(EncodeDeviceReport(17, now + 5) == "17 1000005");
+  DeviceReportSum none = SumDeviceReports({}, now);
+  CHECK(none.devices == 0);
+  CHECK(none.brokers == 0);
+  CHECK(none.stale.empty());
+
+  DeviceReportSum sum = SumDeviceReports({{"b1:1883", EncodeDeviceReport(17, now + 1)},
+                                          {"b2:1883", EncodeDeviceReport(0, now + 15000)},
+                                          {"b3:1883", EncodeDeviceReport(40, now)},  // expired
+                                          {"b4:1883", "12"},
+                                          {"b5:1883", "-3 2000000"},
+                                          {"b6:1883", "3 2000000 x"},
+                                          {"b7:1883", ""}},
+                                         now);
+  CHECK(sum.devices == 17);
+  CHECK(sum.brokers == 2);
+  REQUIRE(sum.stale.size() == 5);
+  CHECK(sum.stale[0] == std::pair<std::string, std::string>{"b3:1883", "40 1000000"});
+  CHECK(sum.stale[1].first == "b4:1883");
+  CHECK(sum.stale[4].first == "b7:1883");
 }
 
 }  // namespace courier
