@@ -165,7 +165,8 @@ bool IsRateBucket(const std::string& key) {
 // Every key and its content (DUMP), but the rate buckets. Three kinds of keys change without any
 // request, and are compared by what a request could change: a stream (the downlink's consumer
 // group records read times) by its length and newest id, a device-online hash (refreshed by the
-// broker every 30 s) by its fields, the live downlinks (heartbeats every 1.5 s) by their names.
+// broker every 30 s) by its fields, the live downlinks (heartbeats every 1.5 s) by their names,
+// the brokers' device counts (every 5 s) by broker.
 RedisState Snapshot(TestStack& stack) {
   RedisState out;
   // Every master's keys in the cluster topology.
@@ -189,6 +190,15 @@ RedisState Snapshot(TestStack& stack) {
         std::sort(fields.begin(), fields.end());
         s.value = "online";
         for (const auto& f : fields) s.value += " " + f;
+      } else if (key == keys::BrokerDevices()) {
+        // The brokers' device counts, rewritten every 5 s with a new expiry: by broker.
+        std::vector<std::string> brokers;
+        for (const RedisValue& f : RedisOrDie(stack, {"HKEYS", key}).elements) {
+          brokers.push_back(f.str);
+        }
+        std::sort(brokers.begin(), brokers.end());
+        s.value = "brokers";
+        for (const auto& b : brokers) s.value += " " + b;
       } else if (key == keys::LiveDownlinks()) {
         // By name: ZRANGE orders them by their latest heartbeat, which with two downlinks (the
         // cluster topology) flips between snapshots.
