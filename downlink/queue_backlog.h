@@ -49,13 +49,13 @@ class QueueBacklog {
   Gauge& lag_seconds_;
 };
 
+// How often a shard's worker samples its backlog.
+constexpr int64_t kBacklogSampleMs = 1000;
+
 // Samples one shard's backlog into a QueueBacklog at most every `every_ms`, from the shard's
 // own thread (call MaybeSample() after each step of its work). Forgets the shard when
 // destroyed. A failed sample keeps the previous figures (the failure is counted with the other
 // Redis errors). Not thread-safe: the shard's thread owns it.
-// How often a shard's worker samples its backlog.
-constexpr int64_t kBacklogSampleMs = 1000;
-
 class BacklogSampler {
  public:
   // `group` and `backlog` must outlive the sampler; `backlog` may be null (no sampling).
