@@ -108,6 +108,24 @@ int HttpStatus(int port, const char* path) {
   return res ? res->status : 0;
 }
 
+// The state letter of a process and of each of its threads ("S: S S R ..."), from /proc; "?" when
+// unreadable.
+std::string ProcessStates(pid_t pid) {
+  auto state_of = [](const std::string& stat_path) -> std::string {
+    std::ifstream in(stat_path);
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = stat.rfind(')');  // the name may hold spaces and parentheses
+    return close == std::string::npos || close + 2 >= stat.size() ? "?" : stat.substr(close + 2, 1);
+  };
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::string out = state_of(dir + "/stat") + ":";
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator(dir + "/task", ec)) {
+    out += " " + state_of(task.path().string() + "/stat");
+  }
+  return out;
+}
+
 std::string Unavailable(const std::string& what, ChildProcess& p) {
   return what + " (" + p.ExitDescription() + "); end of " + p.spec().log_path + ":\n" +
          p.LogTail(40);
@@ -723,8 +741,13 @@ Status TestStack::WaitForShardBalance() {
     }
     if (balanced) return Status::Ok();
     if (Clock::now() >= deadline) {
+      // Each downlink's state as the kernel sees it (R running, S sleeping, T stopped, D in
+      // I/O), and its threads', then the end of its log.
       std::string logs;
-      for (ChildProcess* p : running) logs += "\n" + p->LogTail(20);
+      for (ChildProcess* p : running) {
+        logs += "\npid " + std::to_string(p->pid()) + " state " + ProcessStates(p->pid()) + "\n" +
+                p->LogTail(20);
+      }
       return Status::Unavailable("the downlinks do not share the " + std::to_string(shards) +
                                  " shards evenly (owned per downlink, by metrics port: " + last +
                                  ")" + logs);
